@@ -1,0 +1,257 @@
+#!/usr/bin/env python3
+"""Build Ollama release archives whose `bin/ollama` is the TEST DOUBLE (ollama_double.py); a local registry.
+
+Layout per version, like the real GitHub releases (research/provisioning.md §1.1):
+  OUT/<version>/ollama-linux-<arch>.tgz       versions below 0.14.0 (gzip)
+  OUT/<version>/ollama-linux-<arch>.tar.zst   versions from 0.14.0 (zstd; needs the `zstd` command)
+  OUT/<version>/sha256sum.txt                 `<hex>  ./ollama-linux-<arch>.<ext>` lines
+Each archive holds `./bin/ollama` (0755) and `./lib/ollama/...`, entries owned 0:0 with fixed mtimes, so two
+builds give the same bytes. Library names differ by version (cuda_v12 before 0.14.0, cuda_v13 after) and every
+file names its version, so a test can tell whether an upgrade wiped the old `lib/ollama`.
+
+`--registry DIR` writes a tiny model registry in the model-store layout (manifests/ + blobs/) that the
+double's `pull` reads through OLLAMA_DOUBLE_REGISTRY. Outputs that are already up to date are left alone.
+
+Usage: build_double_releases.py --out DIR [--versions 0.13.4 0.34.3] [--arch amd64 arm64] [--registry DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import hashlib
+import importlib.util
+import io
+import json
+import re
+import subprocess
+import sys
+import tarfile
+from pathlib import Path
+from types import ModuleType
+
+HERE = Path(__file__).resolve().parent
+DOUBLE_SOURCE = HERE / "ollama_double.py"
+DEFAULT_VERSIONS = ["0.13.4", "0.13.5", "0.34.2", "0.34.3"]
+ARCHES = ["amd64", "arm64"]
+ZSTD_FROM = (0, 14, 0)
+MTIME = 1_700_000_000  # fixed so archives are reproducible
+VERSION_RE = re.compile(r"^(\d+)\.(\d+)\.(\d+)$")
+
+
+def load_double() -> ModuleType:
+    """The double's own store helpers (one implementation of the model-store layout)."""
+    spec = importlib.util.spec_from_file_location("ollama_double", DOUBLE_SOURCE)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules.setdefault("ollama_double", module)
+    spec.loader.exec_module(module)
+    return module
+
+
+def parse_version(text: str) -> tuple[int, int, int]:
+    m = VERSION_RE.match(text)
+    if not m:
+        raise ValueError(f"invalid version {text!r}: expected X.Y.Z, e.g. 0.13.5")
+    major, minor, patch = (int(g) for g in m.groups())
+    return major, minor, patch
+
+
+def archive_name(version: str, arch: str) -> str:
+    ext = "tar.zst" if parse_version(version) >= ZSTD_FROM else "tgz"
+    return f"ollama-linux-{arch}.{ext}"
+
+
+def double_binary(version: str) -> bytes:
+    source = DOUBLE_SOURCE.read_text()
+    marker = 'VERSION = "@@VERSION@@"'
+    if source.count(marker) != 1:
+        raise RuntimeError(f"{DOUBLE_SOURCE.name}: expected exactly one line {marker}")
+    return source.replace(marker, f'VERSION = "{version}"').encode()
+
+
+def library_files(version: str, arch: str) -> dict[str, bytes]:
+    cpu = "x64" if arch == "amd64" else "arm64"
+    cuda = "cuda_v13" if parse_version(version) >= ZSTD_FROM else "cuda_v12"
+    names = ["libggml-base.so", f"libggml-cpu-{cpu}.so", f"{cuda}/libggml-cuda.so", f"{cuda}/libcublas.so.12"]
+    return {
+        name: f"TEST DOUBLE library {name} for ollama {version} linux-{arch}; not a real library\n".encode()
+        for name in names
+    }
+
+
+def tar_bytes(version: str, arch: str) -> bytes:
+    """The uncompressed archive: `tar cf - .` of bin/ + lib/ollama/, as the release build does."""
+    entries: list[tuple[str, bytes | None, int]] = [
+        (".", None, 0o755),
+        ("./bin", None, 0o755),
+        ("./bin/ollama", double_binary(version), 0o755),
+        ("./lib", None, 0o755),
+        ("./lib/ollama", None, 0o755),
+    ]
+    files = library_files(version, arch)
+    for subdir in sorted({name.rpartition("/")[0] for name in files if "/" in name}):
+        entries.append((f"./lib/ollama/{subdir}", None, 0o755))
+    entries += [(f"./lib/ollama/{name}", data, 0o644) for name, data in sorted(files.items())]
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.USTAR_FORMAT) as tar:
+        for name, data, mode in entries:
+            info = tarfile.TarInfo(name)
+            info.mode, info.mtime = mode, MTIME
+            info.uid = info.gid = 0
+            info.uname = info.gname = "root"
+            if data is None:
+                info.type = tarfile.DIRTYPE
+                tar.addfile(info)
+            else:
+                info.size = len(data)
+                tar.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
+
+
+def compress(data: bytes, name: str) -> bytes:
+    if name.endswith(".tgz"):
+        out = io.BytesIO()
+        with gzip.GzipFile(filename="", mode="wb", fileobj=out, compresslevel=9, mtime=0) as gz:
+            gz.write(data)
+        return out.getvalue()
+    return subprocess.run(["zstd", "-q", "-19", "-c"], input=data, capture_output=True, check=True).stdout
+
+
+def decompress(data: bytes, name: str) -> bytes:
+    if name.endswith(".tgz"):
+        return gzip.decompress(data)
+    return subprocess.run(["zstd", "-q", "-d", "-c"], input=data, capture_output=True, check=True).stdout
+
+
+def up_to_date(path: Path, tar: bytes) -> bool:
+    if not path.is_file():
+        return False
+    try:
+        return decompress(path.read_bytes(), path.name) == tar
+    except (OSError, EOFError, gzip.BadGzipFile, subprocess.CalledProcessError):
+        return False
+
+
+def write_if_changed(path: Path, data: bytes) -> bool:
+    if path.is_file() and path.read_bytes() == data:
+        return False
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_bytes(data)
+    tmp.replace(path)
+    return True
+
+
+def build_release(out: Path, version: str, arches: list[str]) -> list[str]:
+    """Write one version's archives and sha256sum.txt; return a line per archive saying what happened."""
+    vdir = out / version
+    vdir.mkdir(parents=True, exist_ok=True)
+    report, sums = [], []
+    for arch in arches:
+        name = archive_name(version, arch)
+        path = vdir / name
+        tar = tar_bytes(version, arch)
+        if up_to_date(path, tar):
+            state = "up to date"
+        else:
+            write_if_changed(path, compress(tar, name))
+            state = "built"
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        sums.append(f"{digest}  ./{name}\n")
+        report.append(f"{state}: {version}/{name} sha256 {digest}")
+    write_if_changed(vdir / "sha256sum.txt", "".join(sorted(sums, key=lambda s: s.split()[1])).encode())
+    return report
+
+
+# --- local model registry -------------------------------------------------------------------------------
+
+# name -> (family, parameter size, quantization, blob size, extra layers)
+REGISTRY_MODELS: dict[str, tuple[str, str, str, int, dict[str, str]]] = {
+    "tinyllama-double:latest": (
+        "llama",
+        "1.1B",
+        "Q4_0",
+        4096,
+        {"template": "<|user|>\n{{ .Prompt }}</s>\n<|assistant|>\n", "license": "TEST DOUBLE licence text"},
+    ),
+    "smollm-double:1b": ("llama", "1.7B", "Q4_K_M", 6144, {"template": "{{ .Prompt }}"}),
+}
+
+
+def fake_gguf(label: str, size: int) -> bytes:
+    """Bytes that start like a GGUF v3 file (magic, version) followed by deterministic filler."""
+    head = b"GGUF" + (3).to_bytes(4, "little") + label.encode()
+    filler = b""
+    counter = 0
+    while len(head) + len(filler) < size:
+        filler += hashlib.sha256(f"{label}:{counter}".encode()).digest()
+        counter += 1
+    return (head + filler)[:size]
+
+
+def build_registry(root: Path) -> list[str]:
+    double = load_double()
+    store = double.Store(root)
+    store.ensure_dirs()
+    report = []
+    for model, (family, params, quant, size, extra) in REGISTRY_MODELS.items():
+        name = double.parse_name(model)
+        layers = [{"mediaType": double.MODEL_MEDIA_TYPE, **double.put_blob(store, fake_gguf(model, size))}]
+        if "template" in extra:
+            layers.append(
+                {
+                    "mediaType": double.TEMPLATE_MEDIA_TYPE,
+                    **double.put_blob(store, extra["template"].encode()),
+                }
+            )
+        if "license" in extra:
+            layers.append(
+                {"mediaType": double.LICENSE_MEDIA_TYPE, **double.put_blob(store, extra["license"].encode())}
+            )
+        params_blob = json.dumps({"stop": ["</s>"]}, separators=(",", ":")).encode()
+        layers.append({"mediaType": double.PARAMS_MEDIA_TYPE, **double.put_blob(store, params_blob)})
+        config = double.model_config(
+            family=family,
+            parameter_size=params,
+            quantization=quant,
+            diff_ids=[layer["digest"] for layer in layers],
+            architecture="amd64",
+        )
+        config_layer = {"mediaType": double.CONFIG_MEDIA_TYPE, **double.put_blob(store, config)}
+        raw = double.manifest_bytes(config_layer, layers)
+        path = store.manifest_path(name)
+        changed = not path.is_file() or path.read_bytes() != raw
+        if changed:
+            store.write_manifest(name, raw)
+        report.append(
+            f"{'built' if changed else 'up to date'}: registry {name.shortest()} ({size} B model blob)"
+        )
+    return report
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--out", type=Path, help="directory for <version>/ archives and sha256sum.txt")
+    parser.add_argument("--versions", nargs="+", default=DEFAULT_VERSIONS, metavar="X.Y.Z")
+    parser.add_argument("--arch", nargs="+", default=ARCHES, choices=ARCHES)
+    parser.add_argument("--registry", type=Path, help="also write a tiny local model registry here")
+    args = parser.parse_args(argv)
+    if args.out is None and args.registry is None:
+        parser.error("nothing to do: give --out DIR and/or --registry DIR")
+    for v in args.versions:  # validate everything before writing anything
+        try:
+            parse_version(v)
+        except ValueError as e:
+            parser.error(str(e))
+    report: list[str] = []
+    if args.out is not None:
+        for v in args.versions:
+            report += build_release(args.out, v, args.arch)
+    if args.registry is not None:
+        report += build_registry(args.registry)
+    print("\n".join(report))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
