@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# The whole test suite on a fresh Debian/Ubuntu machine (root): host setup, venv, lint, Python tests (client,
+# CLI, test double, real-LLM end to end), then the Molecule scenarios in real systemd containers.
+# Every stage runs even when an earlier one failed; the summary lists each with its time, and the exit code is
+# non-zero if any failed. Slow artifacts are cached: podman images (podman storage), the llama.cpp wheel and the
+# Gemma GGUF (${XDG_CACHE_HOME:-~/.cache}/cortex-ci).
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+failed=()
+summary=()
+stage() { # stage NAME COMMAND...
+  local name=$1 start=$SECONDS rc
+  shift
+  printf '\n===== %s\n' "$name"
+  "$@"
+  rc=$?
+  summary+=("$(printf '%-28s %5ss  %s' "$name" $((SECONDS - start)) "$([[ $rc == 0 ]] && echo ok || echo "FAILED (rc=$rc)")")")
+  ((rc == 0)) || failed+=("$name")
+  return "$rc"
+}
+
+setup_venv() {
+  [[ -x .venv/bin/python ]] || python3 -m venv .venv || return
+  .venv/bin/python -m pip install -q -U pip &&
+    .venv/bin/python -m pip install -q -e . --group dev
+}
+
+lint() {
+  local rc=0
+  .venv/bin/yamllint --strict . || rc=1
+  .venv/bin/ansible-lint --offline || rc=1
+  .venv/bin/ruff check . || rc=1
+  .venv/bin/ruff format --check . || rc=1
+  .venv/bin/mypy || rc=1
+  return "$rc"
+}
+
+molecule_scenarios() {
+  local rc=0 scenario
+  for scenario in default upgrade bad_input airgap; do
+    printf '\n----- molecule test -s %s\n' "$scenario"
+    .venv/bin/molecule test -s "$scenario" || { rc=1; summary+=("  molecule $scenario FAILED"); }
+  done
+  return "$rc"
+}
+
+# Host and venv problems make every later stage meaningless: stop there.
+stage "host (podman, packages)" tests/harness/prepare_host.sh || exit 1
+stage "venv (.venv, group dev)" setup_venv || exit 1
+export PATH="$PWD/.venv/bin:$PATH"
+
+stage "llama.cpp + Gemma GGUF" tests/harness/install_llama_cpp.sh
+stage "test-double releases" .venv/bin/python tests/harness/build_double_releases.py \
+  --out .cache/double-releases --registry .cache/double-registry
+stage "lint" lint
+stage "pytest (client, CLI, e2e)" .venv/bin/pytest -q
+stage "systemd base images" tests/harness/build_images.sh
+stage "molecule" molecule_scenarios
+
+printf '\n===== summary\n'
+printf '%s\n' "${summary[@]}"
+if ((${#failed[@]})); then
+  printf 'FAILED: %s\n' "${failed[*]}"
+  exit 1
+fi
+echo "all stages passed"
