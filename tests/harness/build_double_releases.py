@@ -205,9 +205,7 @@ def build_registry(root: Path) -> list[str]:
                 }
             )
         if "license" in extra:
-            layers.append(
-                {"mediaType": double.LICENSE_MEDIA_TYPE, **double.put_blob(store, extra["license"].encode())}
-            )
+            layers.append({"mediaType": double.LICENSE_MEDIA_TYPE, **double.put_blob(store, extra["license"].encode())})
         params_blob = json.dumps({"stop": ["</s>"]}, separators=(",", ":")).encode()
         layers.append({"mediaType": double.PARAMS_MEDIA_TYPE, **double.put_blob(store, params_blob)})
         config = double.model_config(
@@ -223,9 +221,7 @@ def build_registry(root: Path) -> list[str]:
         changed = not path.is_file() or path.read_bytes() != raw
         if changed:
             store.write_manifest(name, raw)
-        report.append(
-            f"{'built' if changed else 'up to date'}: registry {name.shortest()} ({size} B model blob)"
-        )
+        report.append(f"{'built' if changed else 'up to date'}: registry {name.shortest()} ({size} B model blob)")
     return report
 
 

@@ -390,9 +390,7 @@ def parse_duration(value: Any, default: float) -> float:
 
 def log(level: str, msg: str, **attrs: Any) -> None:
     now = datetime.datetime.now().astimezone().isoformat(timespec="milliseconds")
-    extra = "".join(
-        f" {k}={json.dumps(v) if isinstance(v, str) and ' ' in v else v}" for k, v in attrs.items()
-    )
+    extra = "".join(f" {k}={json.dumps(v) if isinstance(v, str) and ' ' in v else v}" for k, v in attrs.items())
     sys.stderr.write(f'time={now} level={level} source=ollama_double.py msg="{msg}"{extra}\n')
     sys.stderr.flush()
 
@@ -520,8 +518,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
             log("ERROR", "handler failed", error=repr(e))
             self.send_json(500, {"error": str(e)})
         finally:
-            if not self._body_read:
-                self.close_connection = True  # unread request body would corrupt the next request
+            if not self._body_read and not self.close_connection:
+                for _ in self.body_chunks():  # an unread body would be parsed as the next request
+                    pass
 
     def send_bytes(self, status: int, body: bytes, content_type: str) -> None:
         self.send_response(status)
@@ -675,9 +674,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         store, registry = self.server.store, self.server.registry
         yield {"status": "pulling manifest"}
         if registry is None:
-            raise HTTPError(
-                500, "pull model manifest: no OLLAMA_DOUBLE_REGISTRY set (test double has no network)"
-            )
+            raise HTTPError(500, "pull model manifest: no OLLAMA_DOUBLE_REGISTRY set (test double has no network)")
         try:
             manifest, raw = registry.read_manifest(name)
         except FileNotFoundError:
@@ -712,9 +709,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             got = sha256_file(partial)
             if got != digest:
                 partial.unlink()
-                raise HTTPError(
-                    500, f"digest mismatch, file must be downloaded again: want {digest}, got {got}"
-                )
+                raise HTTPError(500, f"digest mismatch, file must be downloaded again: want {digest}, got {got}")
             os.replace(partial, target)
         yield {"status": "writing manifest"}
         store.write_manifest(name, raw)
@@ -848,9 +843,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 yield {"status": "parsing GGUF"}
                 canonical = str(digest).replace("sha256-", "sha256:", 1)
                 yield {"status": f"using existing layer {canonical}"}
-                layers.append(
-                    {"mediaType": MODEL_MEDIA_TYPE, "digest": canonical, "size": blob.stat().st_size}
-                )
+                layers.append({"mediaType": MODEL_MEDIA_TYPE, "digest": canonical, "size": blob.stat().st_size})
             config["model_type"] = "unknown"
             config["file_type"] = "unknown"
         else:
@@ -1085,9 +1078,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         data = []
         for name, path in self.server.store.models():
             created = int(path.stat().st_mtime)
-            data.append(
-                {"id": name.shortest(), "object": "model", "created": created, "owned_by": name.namespace}
-            )
+            data.append({"id": name.shortest(), "object": "model", "created": created, "owned_by": name.namespace})
         self.send_json(200, {"object": "list", "data": data})
 
 
@@ -1155,7 +1146,7 @@ def serve(_args: list[str]) -> int:
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     try:
-        httpd.serve_forever()
+        httpd.serve_forever(poll_interval=0.05)  # quick exit on SIGTERM
     finally:
         httpd.server_close()
     return 0
