@@ -1,3 +1,48 @@
-"""Cortex LLM router: prefers the local Ollama model and falls back to cloud providers correctly."""
+"""Cortex LLM router: prefers the local Ollama model and falls back to cloud providers correctly.
+
+Importing this package is cheap: no network, and neither httpx nor the cloud SDKs are imported until a
+provider is first used.
+"""
+
+from ._config import BreakerPolicy, RetryPolicy, Settings, Timeouts
+from ._defaults import DEFAULT_MODELS, PRICES, PRICES_AS_OF
+from ._errors import (
+    AllProvidersFailed,
+    ConfigError,
+    CortexLLMError,
+    ErrorKind,
+    LocalOnlyViolation,
+    ProviderError,
+    StreamInterrupted,
+)
+from ._router import LLMRouter
+from ._types import Attempt, LLMProvider, LLMResponse, Message, StreamChunk, TaskType, Tool, ToolCall
 
 __version__ = "0.1.0"
+
+__all__ = [
+    "DEFAULT_MODELS",
+    "PRICES",
+    "PRICES_AS_OF",
+    "AllProvidersFailed",
+    "Attempt",
+    "BreakerPolicy",
+    "ConfigError",
+    "CortexLLMError",
+    "ErrorKind",
+    "LLMProvider",
+    "LLMResponse",
+    "LLMRouter",
+    "LocalOnlyViolation",
+    "Message",
+    "ProviderError",
+    "RetryPolicy",
+    "Settings",
+    "StreamChunk",
+    "StreamInterrupted",
+    "TaskType",
+    "Timeouts",
+    "Tool",
+    "ToolCall",
+    "__version__",
+]

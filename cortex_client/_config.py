@@ -1,0 +1,262 @@
+"""Configuration: the precedence chain, `.env` parsing (stdlib only) and the policy value objects.
+
+Precedence, highest first: constructor arguments, process environment, `./.env`, `~/.cortex/.env`,
+`/etc/cortex/.env`. `Settings.load` takes every source explicitly so tests never read the real files;
+`Settings.load()` with no arguments uses the real ones. Each value remembers where it came from
+(for `cortex-llm doctor`); secrets never appear in `repr()`.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+from . import _defaults
+from ._errors import ConfigError
+from ._types import LLMProvider
+
+KEYS = (
+    "CORTEX_PROVIDER",
+    "CORTEX_LOCAL_ONLY",
+    "OLLAMA_BASE_URL",
+    "OLLAMA_HOST",
+    "OLLAMA_MODEL",
+    "ANTHROPIC_API_KEY",
+    "MOONSHOT_API_KEY",
+    "OPENAI_API_KEY",
+    "CLAUDE_MODEL",
+    "KIMI_MODEL",
+    "OPENAI_MODEL",
+    "ANTHROPIC_BASE_URL",
+    "KIMI_BASE_URL",
+    "OPENAI_BASE_URL",
+)
+SECRET_KEYS = frozenset({"ANTHROPIC_API_KEY", "MOONSHOT_API_KEY", "OPENAI_API_KEY"})
+ETC_DIR = Path("/etc/cortex")
+
+_LINE = re.compile(r"^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*?)\s*$")
+_TRUE = frozenset({"1", "true", "yes", "on"})
+_FALSE = frozenset({"0", "false", "no", "off", ""})
+
+
+def parse_dotenv(text: str, source: str = "<string>") -> dict[str, str]:
+    """Parse `KEY=value` lines: comments, blank lines, `export`, single or double quotes."""
+    result: dict[str, str] = {}
+    for number, line in enumerate(text.splitlines(), 1):
+        stripped = line.strip()
+        if not stripped or stripped.startswith("#"):
+            continue
+        match = _LINE.match(line)
+        if match is None:
+            raise ConfigError(f"{source}:{number}: expected KEY=value, got {stripped[:40]!r}")
+        key, value = match.groups()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+            value = value[1:-1]
+        elif " #" in value:
+            value = value.split(" #", 1)[0].rstrip()
+        result[key] = value
+    return result
+
+
+def parse_bool(value: str, key: str) -> bool:
+    lowered = value.strip().lower()
+    if lowered in _TRUE:
+        return True
+    if lowered in _FALSE:
+        return False
+    raise ConfigError(f"{key} must be true or false, got {value!r}")
+
+
+def parse_provider(value: str, key: str = "CORTEX_PROVIDER") -> LLMProvider:
+    try:
+        return LLMProvider(value.strip().lower())
+    except ValueError:
+        choices = "|".join(p.value for p in LLMProvider)
+        raise ConfigError(f"{key} must be one of {choices}, got {value!r}") from None
+
+
+def normalize_url(value: str, key: str) -> str:
+    url = value.strip().rstrip("/")
+    if not re.match(r"^https?://[^/\s]+", url):
+        raise ConfigError(f"{key} must be an http:// or https:// URL, got {value!r}")
+    return url
+
+
+def parse_ollama_urls(value: str, key: str) -> tuple[str, ...]:
+    """A comma-separated list of endpoints (a pool). Accepts OLLAMA_HOST style `host:port` too."""
+    urls: list[str] = []
+    for item in value.split(","):
+        part = item.strip()
+        if not part:
+            continue
+        if "://" not in part:
+            host, _, port = part.partition(":")
+            # 0.0.0.0 is a bind address, not one to connect to (same mapping as ollama-python)
+            host = "127.0.0.1" if host in ("", "0.0.0.0") else host
+            part = f"http://{host}:{port or 11434}"
+        url = normalize_url(part, key)
+        if url not in urls:
+            urls.append(url)
+    if not urls:
+        raise ConfigError(f"{key} is empty")
+    return tuple(urls)
+
+
+def _read_env_file(path: Path) -> tuple[dict[str, str], str | None]:
+    """Values from one file, or a note why it was not read (missing files are silently skipped)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return {}, None
+    except OSError as exc:  # e.g. /etc/cortex/.env is 0640 root:cortex and we are not in the group
+        return {}, f"{path}: not readable ({exc.strerror})"
+    return parse_dotenv(text, str(path)), None
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Resolved configuration. `sources` maps each set key to where its value came from."""
+
+    provider: LLMProvider | None = None
+    local_only: bool = False
+    ollama_base_urls: tuple[str, ...] = (_defaults.DEFAULT_BASE_URLS[LLMProvider.OLLAMA],)
+    ollama_model: str | None = None
+    anthropic_api_key: str | None = field(default=None, repr=False)
+    moonshot_api_key: str | None = field(default=None, repr=False)
+    openai_api_key: str | None = field(default=None, repr=False)
+    claude_model: str | None = None
+    kimi_model: str | None = None
+    openai_model: str | None = None
+    anthropic_base_url: str | None = None
+    kimi_base_url: str | None = None
+    openai_base_url: str | None = None
+    sources: Mapping[str, str] = field(default_factory=dict)
+    unreadable: tuple[str, ...] = ()
+    raw: Mapping[str, str] = field(default_factory=dict, repr=False)
+
+    def __repr__(self) -> str:
+        parts = []
+        for f in fields(self):
+            if f.name == "raw":
+                continue
+            value = getattr(self, f.name)
+            if f.name.endswith("_api_key"):
+                value = "<set>" if value else None
+            parts.append(f"{f.name}={value!r}")
+        return f"Settings({', '.join(parts)})"
+
+    def secrets(self) -> tuple[str, ...]:
+        """The configured secret values, for redaction of text that might echo them."""
+        keys = (self.anthropic_api_key, self.moonshot_api_key, self.openai_api_key)
+        return tuple(k for k in keys if k)
+
+    @classmethod
+    def load(
+        cls,
+        overrides: Mapping[str, str | None] | None = None,
+        *,
+        environ: Mapping[str, str] | None = None,
+        cwd: Path | str | None = None,
+        home: Path | str | None = None,
+        etc_dir: Path | str | None = None,
+    ) -> Settings:
+        """Resolve every key through the chain. `None` for a source means the real one
+        (os.environ, the current directory, the home directory, /etc/cortex)."""
+        env = os.environ if environ is None else environ
+        files = [
+            Path.cwd() / ".env" if cwd is None else Path(cwd) / ".env",
+            (Path.home() if home is None else Path(home)) / ".cortex" / ".env",
+            (ETC_DIR if etc_dir is None else Path(etc_dir)) / ".env",
+        ]
+        layers: list[tuple[str, Mapping[str, str | None]]] = [
+            ("argument", overrides or {}),
+            ("environment", env),
+        ]
+        unreadable: list[str] = []
+        for path in files:
+            values, note = _read_env_file(path)
+            layers.append((str(path), values))
+            if note:
+                unreadable.append(note)
+
+        raw: dict[str, str] = {}
+        sources: dict[str, str] = {}
+        for key in KEYS:
+            for source, layer in layers:
+                value = layer.get(key)
+                if value is not None and value.strip() != "":
+                    raw[key] = value.strip()
+                    sources[key] = source
+                    break
+        return cls._from_raw(raw, sources, tuple(unreadable))
+
+    def merged(self, overrides: Mapping[str, str | None]) -> Settings:
+        """These settings with constructor arguments (keyed like the env) on top."""
+        given = {k: v.strip() for k, v in overrides.items() if v is not None and v.strip()}
+        if not given:
+            return self
+        unknown = set(given) - set(KEYS)
+        if unknown:
+            raise ConfigError(f"unknown configuration keys: {sorted(unknown)}")
+        sources = {**self.sources, **dict.fromkeys(given, "argument")}
+        return self._from_raw({**self.raw, **given}, sources, self.unreadable)
+
+    @classmethod
+    def _from_raw(cls, raw: dict[str, str], sources: dict[str, str], unreadable: tuple[str, ...]) -> Settings:
+        def url(key: str) -> str | None:
+            return normalize_url(raw[key], key) if key in raw else None
+
+        if "OLLAMA_BASE_URL" in raw:
+            ollama_urls = parse_ollama_urls(raw["OLLAMA_BASE_URL"], "OLLAMA_BASE_URL")
+        elif "OLLAMA_HOST" in raw:  # the official name, read by Ollama's own CLI
+            ollama_urls = parse_ollama_urls(raw["OLLAMA_HOST"], "OLLAMA_HOST")
+        else:
+            ollama_urls = (_defaults.DEFAULT_BASE_URLS[LLMProvider.OLLAMA],)
+        return cls(
+            provider=parse_provider(raw["CORTEX_PROVIDER"]) if "CORTEX_PROVIDER" in raw else None,
+            local_only=parse_bool(raw.get("CORTEX_LOCAL_ONLY", ""), "CORTEX_LOCAL_ONLY"),
+            ollama_base_urls=ollama_urls,
+            ollama_model=raw.get("OLLAMA_MODEL"),
+            anthropic_api_key=raw.get("ANTHROPIC_API_KEY"),
+            moonshot_api_key=raw.get("MOONSHOT_API_KEY"),
+            openai_api_key=raw.get("OPENAI_API_KEY"),
+            claude_model=raw.get("CLAUDE_MODEL"),
+            kimi_model=raw.get("KIMI_MODEL"),
+            openai_model=raw.get("OPENAI_MODEL"),
+            anthropic_base_url=url("ANTHROPIC_BASE_URL"),
+            kimi_base_url=url("KIMI_BASE_URL"),
+            openai_base_url=url("OPENAI_BASE_URL"),
+            sources=sources,
+            unreadable=unreadable,
+            raw=raw,
+        )
+
+
+@dataclass(frozen=True)
+class Timeouts:
+    """Seconds. `deadline` bounds a whole request: all retries and fallbacks together."""
+
+    ollama_connect: float = _defaults.OLLAMA_CONNECT_TIMEOUT
+    ollama_read: float = _defaults.OLLAMA_READ_TIMEOUT
+    cloud_connect: float = _defaults.CLOUD_CONNECT_TIMEOUT
+    cloud_read: float = _defaults.CLOUD_READ_TIMEOUT
+    deadline: float = _defaults.REQUEST_DEADLINE
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    max_retries: int = _defaults.MAX_RETRIES
+    initial_delay: float = _defaults.INITIAL_RETRY_DELAY
+    max_delay: float = _defaults.MAX_RETRY_DELAY
+    jitter: float = _defaults.RETRY_JITTER
+    max_retry_after: float = _defaults.MAX_RETRY_AFTER
+
+
+@dataclass(frozen=True)
+class BreakerPolicy:
+    failure_threshold: int = _defaults.BREAKER_FAILURE_THRESHOLD
+    cooldown: float = _defaults.BREAKER_COOLDOWN
+    auth_disable: float = _defaults.AUTH_DISABLE_SECONDS

@@ -1,0 +1,625 @@
+"""LLMRouter: the Cortex-compatible router with a finite fallback chain, owned retries, breakers.
+
+One request walks an explicit list of (provider, endpoint) targets under one deadline. `_Walk` holds
+the whole policy (retry or fall back or fail, breaker bookkeeping, attempt log) and does no I/O; the
+sync and async entry points are thin loops that call the provider and sleep where `_Walk` says.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import AsyncIterator, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from . import _defaults
+from ._config import BreakerPolicy, RetryPolicy, Settings, Timeouts, parse_provider
+from ._errors import (
+    AllProvidersFailed,
+    ConfigError,
+    CortexLLMError,
+    ErrorKind,
+    LocalOnlyViolation,
+    ProviderError,
+    StreamInterrupted,
+)
+from ._pool import Endpoint
+from ._retry import backoff_delay
+from ._types import Attempt, LLMProvider, LLMResponse, Message, StreamChunk, TaskType, Tool
+from .providers._base import ChatRequest, Provider, ToolChoice
+from .providers.ollama import OllamaProvider, is_cloud_model
+
+logger = logging.getLogger("cortex_client")
+
+
+@dataclass(frozen=True)
+class RoutingDecision:
+    provider: LLMProvider
+    task_type: TaskType
+    reasoning: str
+    confidence: float
+
+
+@dataclass
+class _Step:
+    provider: Provider
+    endpoint: Endpoint
+    delay: float  # sleep this long before calling (a retry's backoff)
+    budget: float  # seconds left of the request deadline at call time
+    retries: int = 0  # how many times this target was already retried for this request
+    started: float = 0.0
+
+
+class _Walk:
+    """One request's way along the chain. Pure policy: the callers do the I/O and the sleeping."""
+
+    def __init__(self, chain: tuple[Provider, ...], retry: RetryPolicy, breaker: BreakerPolicy, deadline: float):
+        self._chain = iter(chain)
+        self._endpoints: Iterator[Endpoint] = iter(())
+        self._provider: Provider | None = None
+        self._retry = retry
+        self._breaker = breaker
+        self._deadline_at = time.monotonic() + deadline
+        self._pending: _Step | None = None  # a retry of the target that just failed
+        self.attempts: list[Attempt] = []
+        self.upstream_calls = 0
+        self.deadline_hit = False
+
+    def next(self) -> _Step | None:
+        """The next call to make, or None when the chain is exhausted or the deadline passed."""
+        remaining = self._deadline_at - time.monotonic()
+        if self._pending is not None:
+            step, self._pending = self._pending, None
+            if step.delay < remaining:
+                step.budget = remaining - step.delay
+                return self._called(step)
+            self.deadline_hit = True
+            return None
+        while True:
+            endpoint = next(self._endpoints, None)
+            if endpoint is None:
+                provider = next(self._chain, None)
+                if provider is None:
+                    return None
+                self._provider = provider
+                self._endpoints = iter(provider.pool.ordered())
+                continue
+            assert self._provider is not None
+            if not endpoint.breaker.allow():
+                self._log(self._provider, endpoint, f"skipped: circuit open ({endpoint.breaker.reason})")
+                continue
+            if remaining <= 0:
+                endpoint.breaker.release_probe()
+                self.deadline_hit = True
+                return None
+            return self._called(_Step(self._provider, endpoint, 0.0, remaining))
+
+    def _called(self, step: _Step) -> _Step:
+        self.upstream_calls += 1
+        step.started = time.monotonic()
+        return step
+
+    def succeeded(self, step: _Step) -> None:
+        step.endpoint.breaker.record_success()
+        self._log(step.provider, step.endpoint, "ok", seconds=time.monotonic() - step.started)
+
+    def failed(self, step: _Step, error: ProviderError, *, output_started: bool = False) -> None:
+        """Record a failed call; decide retry, fallback (return) or fail fast (raise)."""
+        kind, endpoint = error.kind, step.endpoint
+        self._log(step.provider, endpoint, kind.value, error, time.monotonic() - step.started)
+        if kind is ErrorKind.BAD_REQUEST:
+            endpoint.breaker.release_probe()  # the server answered; the request was at fault
+            raise error
+        if output_started:
+            endpoint.breaker.record_failure(kind.value)
+            raise StreamInterrupted(
+                f"stream failed after output had started: {error}",
+                provider=error.provider,
+                kind=kind,
+                status=error.status,
+                endpoint=error.endpoint,
+            ) from error
+        if kind is ErrorKind.AUTH:
+            # The key is bad for every endpoint of this provider: disable it and move on.
+            for each in step.provider.pool.endpoints:
+                each.breaker.trip(self._breaker.auth_disable, f"HTTP {error.status}: credentials rejected")
+            self._endpoints = iter(())
+            return
+        if kind.retryable and step.retries < self._retry.max_retries:
+            delay = backoff_delay(step.retries, self._retry, error.retry_after)
+            if delay is not None:
+                self._pending = _Step(step.provider, endpoint, delay, 0.0, step.retries + 1)
+                logger.debug("cortex_client: retrying %s in %.2fs after %s", endpoint.url, delay, kind.value)
+                return
+        if kind is ErrorKind.RATE_LIMIT and error.retry_after:
+            endpoint.breaker.trip(error.retry_after, "rate limited")
+        else:
+            endpoint.breaker.record_failure(kind.value, open_now=kind is ErrorKind.CONNECT)
+
+    def _log(
+        self,
+        provider: Provider,
+        endpoint: Endpoint,
+        outcome: str,
+        error: ProviderError | None = None,
+        seconds: float = 0.0,
+    ) -> None:
+        self.attempts.append(
+            Attempt(
+                provider=provider.kind,
+                endpoint=endpoint.url,
+                outcome=outcome,
+                status=error.status if error else None,
+                error=str(error) if error else None,
+                seconds=seconds,
+            )
+        )
+
+    def exhausted(self) -> AllProvidersFailed:
+        why = "request deadline exceeded" if self.deadline_hit else "all providers failed"
+        return AllProvidersFailed(f"{why} after {self.upstream_calls} upstream call(s)", self.attempts)
+
+
+class LLMRouter:
+    """Routes chat completions to Ollama, Claude, Kimi K2 or OpenAI with a bounded fallback chain.
+
+    Arguments left as None come from configuration (see `Settings`); `from_env()` is the same as
+    `LLMRouter()`. Construction does no I/O and imports no SDK.
+    """
+
+    ROUTING_RULES: Mapping[TaskType, LLMProvider] = _defaults.ROUTING_RULES
+
+    def __init__(  # noqa: PLR0917 - positional order of the original Cortex API
+        self,
+        claude_api_key: str | None = None,
+        kimi_api_key: str | None = None,
+        openai_api_key: str | None = None,
+        ollama_base_url: str | None = None,
+        ollama_model: str | None = None,
+        openai_model: str | None = None,
+        default_provider: LLMProvider | str | None = None,
+        enable_fallback: bool = True,
+        track_costs: bool = True,
+        local_only: bool | None = None,
+        *,
+        claude_model: str | None = None,
+        kimi_model: str | None = None,
+        claude_base_url: str | None = None,
+        kimi_base_url: str | None = None,
+        openai_base_url: str | None = None,
+        settings: Settings | None = None,
+        timeouts: Timeouts | None = None,
+        retry: RetryPolicy | None = None,
+        breaker: BreakerPolicy | None = None,
+        routing: Mapping[TaskType, LLMProvider] | None = None,
+        models: Mapping[LLMProvider, str] | None = None,
+        prices: Mapping[str, tuple[float, float]] | None = None,
+    ) -> None:
+        arguments = {
+            "ANTHROPIC_API_KEY": claude_api_key,
+            "MOONSHOT_API_KEY": kimi_api_key,
+            "OPENAI_API_KEY": openai_api_key,
+            "OLLAMA_BASE_URL": ollama_base_url,
+            "OLLAMA_MODEL": ollama_model,
+            "OPENAI_MODEL": openai_model,
+            "CLAUDE_MODEL": claude_model,
+            "KIMI_MODEL": kimi_model,
+            "ANTHROPIC_BASE_URL": claude_base_url,
+            "KIMI_BASE_URL": kimi_base_url,
+            "OPENAI_BASE_URL": openai_base_url,
+        }
+        self.settings = (settings or Settings.load()).merged(arguments)
+        s = self.settings
+        if isinstance(default_provider, str):
+            default_provider = parse_provider(default_provider, "default_provider")
+        self.default_provider: LLMProvider | None = default_provider or s.provider
+        self.local_only = s.local_only if local_only is None else local_only
+        self.enable_fallback = enable_fallback
+        self.track_costs = track_costs
+        self.timeouts = timeouts or Timeouts()
+        self.retry = retry or RetryPolicy()
+        self.breaker = breaker or BreakerPolicy()
+        self.routing: Mapping[TaskType, LLMProvider] = dict(routing or self.ROUTING_RULES)
+        self.prices: Mapping[str, tuple[float, float]] = {**_defaults.PRICES, **(prices or {})}
+        chosen = {**_defaults.DEFAULT_MODELS, **(models or {})}
+        for provider, configured in (
+            (LLMProvider.OLLAMA, s.ollama_model),
+            (LLMProvider.CLAUDE, s.claude_model),
+            (LLMProvider.KIMI_K2, s.kimi_model),
+            (LLMProvider.OPENAI, s.openai_model),
+        ):
+            if configured:
+                chosen[provider] = configured
+        self.models: Mapping[LLMProvider, str] = chosen
+        if self.local_only and self.default_provider not in (None, LLMProvider.OLLAMA):
+            raise LocalOnlyViolation(
+                f"default provider {self.default_provider.value} is a cloud provider; local-only mode is on"
+            )
+        if self.local_only and is_cloud_model(chosen[LLMProvider.OLLAMA]):
+            raise LocalOnlyViolation(
+                f"Ollama model {chosen[LLMProvider.OLLAMA]!r} runs on ollama.com; refused in local-only mode"
+            )
+
+        self.providers: dict[LLMProvider, Provider] = {}
+        common = {"timeouts": self.timeouts, "breaker": self.breaker}
+        self.providers[LLMProvider.OLLAMA] = OllamaProvider(
+            model=chosen[LLMProvider.OLLAMA],
+            base_urls=s.ollama_base_urls,
+            local_only=self.local_only,
+            **common,
+        )
+        if not self.local_only:  # cloud adapters do not even exist in local-only mode
+            self._add_cloud_providers(common)
+
+        self._chains: dict[tuple[TaskType, LLMProvider | None], tuple[Provider, ...]] = {}
+        self._stats_lock = threading.Lock()
+        self._stats = self._empty_stats()
+        self._warned_prices: set[str] = set()
+        self._max_concurrent = 10
+
+    def _add_cloud_providers(self, common: dict[str, Any]) -> None:
+        s, models = self.settings, self.models
+        if s.anthropic_api_key:
+            from .providers.anthropic import AnthropicProvider  # noqa: PLC0415 - only when configured
+
+            self.providers[LLMProvider.CLAUDE] = AnthropicProvider(
+                model=models[LLMProvider.CLAUDE],
+                base_urls=(s.anthropic_base_url or _defaults.DEFAULT_BASE_URLS[LLMProvider.CLAUDE],),
+                api_key=s.anthropic_api_key,
+                **common,
+            )
+        from .providers.openai_compat import KimiProvider, OpenAIProvider  # noqa: PLC0415
+
+        if s.moonshot_api_key:
+            self.providers[LLMProvider.KIMI_K2] = KimiProvider(
+                model=models[LLMProvider.KIMI_K2],
+                base_urls=(s.kimi_base_url or _defaults.DEFAULT_BASE_URLS[LLMProvider.KIMI_K2],),
+                api_key=s.moonshot_api_key,
+                **common,
+            )
+        if s.openai_api_key:
+            self.providers[LLMProvider.OPENAI] = OpenAIProvider(
+                model=models[LLMProvider.OPENAI],
+                base_urls=(s.openai_base_url or _defaults.DEFAULT_BASE_URLS[LLMProvider.OPENAI],),
+                api_key=s.openai_api_key,
+                **common,
+            )
+
+    @classmethod
+    def from_env(cls, **kwargs: Any) -> LLMRouter:
+        """A router configured from the environment and the `.env` chain (the real files)."""
+        return cls(**kwargs)
+
+    def __repr__(self) -> str:
+        configured = ", ".join(p.value for p in self.providers)
+        return (
+            f"LLMRouter(providers=[{configured}], default_provider="
+            f"{self.default_provider.value if self.default_provider else None}, local_only={self.local_only})"
+        )
+
+    # --- routing ---------------------------------------------------------------------------------------
+    def route_task(self, task_type: TaskType, force_provider: LLMProvider | None = None) -> RoutingDecision:
+        chain = self._chain(task_type, force_provider)
+        reason = "forced" if force_provider else ("default provider" if self.default_provider else "routing table")
+        return RoutingDecision(chain[0].kind, task_type, f"{reason}; chain: {[p.kind.value for p in chain]}", 1.0)
+
+    def _chain(self, task_type: TaskType, force_provider: LLMProvider | None) -> tuple[Provider, ...]:
+        key = (task_type, force_provider)
+        chain = self._chains.get(key)
+        if chain is None:
+            chain = self._chains[key] = self._build_chain(task_type, force_provider)
+        return chain
+
+    def _build_chain(self, task_type: TaskType, force_provider: LLMProvider | None) -> tuple[Provider, ...]:
+        if force_provider is not None:
+            if self.local_only and force_provider.is_cloud:
+                raise LocalOnlyViolation(f"{force_provider.value} is a cloud provider; local-only mode is on")
+            if force_provider not in self.providers:
+                raise ConfigError(f"{force_provider.value} is not configured (no API key)")
+            return (self.providers[force_provider],)
+        if self.local_only:
+            return (self.providers[LLMProvider.OLLAMA],)
+        primary = self.default_provider or self.routing.get(task_type, LLMProvider.CLAUDE)
+        order = (primary, *_defaults.FALLBACK_ORDER[primary]) if self.enable_fallback else (primary,)
+        chain = tuple(self.providers[p] for p in order if p in self.providers)
+        if not chain:
+            raise ConfigError(f"{primary.value} is not configured and fallback is disabled")
+        return chain
+
+    # --- requests ---------------------------------------------------------------------------------------
+    def _start(
+        self,
+        messages: list[Message],
+        task_type: TaskType,
+        force_provider: LLMProvider | None,
+        *,
+        temperature: float,
+        max_tokens: int,
+        tools: list[Tool] | None,
+        tool_choice: ToolChoice,
+    ) -> tuple[ChatRequest, _Walk]:
+        if not messages:
+            raise ConfigError("messages must not be empty")
+        if max_tokens < 1:
+            raise ConfigError(f"max_tokens must be positive, got {max_tokens}")
+        chain = self._chain(task_type, force_provider)
+        request = ChatRequest(messages, temperature, max_tokens, tools, tool_choice)
+        return request, _Walk(chain, self.retry, self.breaker, self.timeouts.deadline)
+
+    def complete(  # noqa: PLR0917 - the original API is positional
+        self,
+        messages: list[Message],
+        task_type: TaskType = TaskType.USER_CHAT,
+        force_provider: LLMProvider | None = None,
+        temperature: float = 0.7,
+        max_tokens: int = 4096,
+        tools: list[Tool] | None = None,
+        tool_choice: ToolChoice = None,
+    ) -> LLMResponse:
+        began = time.monotonic()
+        request, walk = self._start(
+            messages,
+            task_type,
+            force_provider,
+            temperature=temperature,
+            max_tokens=max_tokens,
+            tools=tools,
+            tool_choice=tool_choice,
+        )
+        while (step := walk.next()) is not None:
+            if step.delay:
+                time.sleep(step.delay)
+            try:
+                with step.endpoint.busy():
+                    response = step.provider.complete(request, step.endpoint, step.budget)
+            except ProviderError as error:
+                self._count_failure(step)
+                walk.failed(step, error)
+                continue
+            walk.succeeded(step)
+            return self._finish(response, walk, began)
+        raise walk.exhausted()
+
+    async def acomplete(  # noqa: PLR0917 - the original API is positional
+        self,
+        messages: list[Message],
+        task_type: TaskType = TaskType.USER_CHAT,
+        force_provider: LLMProvider | None = None,
+        temperature: float = 0.7,
+        max_tokens: int = 4096,
+        tools: list[Tool] | None = None,
+        tool_choice: ToolChoice = None,
+    ) -> LLMResponse:
+        import asyncio  # noqa: PLC0415 - asyncio is heavy to import and only needed here
+
+        began = time.monotonic()
+        request, walk = self._start(
+            messages,
+            task_type,
+            force_provider,
+            temperature=temperature,
+            max_tokens=max_tokens,
+            tools=tools,
+            tool_choice=tool_choice,
+        )
+        while (step := walk.next()) is not None:
+            if step.delay:
+                await asyncio.sleep(step.delay)
+            try:
+                with step.endpoint.busy():
+                    response = await step.provider.acomplete(request, step.endpoint, step.budget)
+            except ProviderError as error:
+                self._count_failure(step)
+                walk.failed(step, error)
+                continue
+            walk.succeeded(step)
+            return self._finish(response, walk, began)
+        raise walk.exhausted()
+
+    def stream(  # noqa: PLR0917 - the original API is positional
+        self,
+        messages: list[Message],
+        task_type: TaskType = TaskType.USER_CHAT,
+        force_provider: LLMProvider | None = None,
+        temperature: float = 0.7,
+        max_tokens: int = 4096,
+        tools: list[Tool] | None = None,
+        tool_choice: ToolChoice = None,
+    ) -> Iterator[StreamChunk]:
+        """Yield text deltas, then one final chunk with the full response. Falls back only before the
+        first text was yielded; a failure after that raises StreamInterrupted."""
+        began = time.monotonic()
+        request, walk = self._start(
+            messages,
+            task_type,
+            force_provider,
+            temperature=temperature,
+            max_tokens=max_tokens,
+            tools=tools,
+            tool_choice=tool_choice,
+        )
+        while (step := walk.next()) is not None:
+            if step.delay:
+                time.sleep(step.delay)
+            output_started = False
+            response: LLMResponse | None = None
+            try:
+                with step.endpoint.busy():
+                    for item in step.provider.stream(request, step.endpoint, step.budget):
+                        if isinstance(item, str):
+                            output_started = True
+                            yield StreamChunk(text=item)
+                        else:
+                            response = item
+            except ProviderError as error:
+                self._count_failure(step)
+                walk.failed(step, error, output_started=output_started)
+                continue
+            assert response is not None  # providers end every stream with a response or raise
+            walk.succeeded(step)
+            yield StreamChunk(response=self._finish(response, walk, began))
+            return
+        raise walk.exhausted()
+
+    async def astream(  # noqa: PLR0917 - the original API is positional
+        self,
+        messages: list[Message],
+        task_type: TaskType = TaskType.USER_CHAT,
+        force_provider: LLMProvider | None = None,
+        temperature: float = 0.7,
+        max_tokens: int = 4096,
+        tools: list[Tool] | None = None,
+        tool_choice: ToolChoice = None,
+    ) -> AsyncIterator[StreamChunk]:
+        """Async `stream`."""
+        import asyncio  # noqa: PLC0415
+
+        began = time.monotonic()
+        request, walk = self._start(
+            messages,
+            task_type,
+            force_provider,
+            temperature=temperature,
+            max_tokens=max_tokens,
+            tools=tools,
+            tool_choice=tool_choice,
+        )
+        while (step := walk.next()) is not None:
+            if step.delay:
+                await asyncio.sleep(step.delay)
+            output_started = False
+            response: LLMResponse | None = None
+            try:
+                with step.endpoint.busy():
+                    async for item in step.provider.astream(request, step.endpoint, step.budget):
+                        if isinstance(item, str):
+                            output_started = True
+                            yield StreamChunk(text=item)
+                        else:
+                            response = item
+            except ProviderError as error:
+                self._count_failure(step)
+                walk.failed(step, error, output_started=output_started)
+                continue
+            assert response is not None
+            walk.succeeded(step)
+            yield StreamChunk(response=self._finish(response, walk, began))
+            return
+        raise walk.exhausted()
+
+    async def complete_batch(
+        self, requests: list[dict[str, Any]], max_concurrent: int | None = None
+    ) -> list[LLMResponse | CortexLLMError]:
+        """Run `acomplete(**request)` for each request, at most `max_concurrent` at a time. Results keep
+        the input order; a failed request's slot holds its error (not a fake response)."""
+        import asyncio  # noqa: PLC0415
+
+        limit = asyncio.Semaphore(max_concurrent or self._max_concurrent)
+
+        async def one(kwargs: dict[str, Any]) -> LLMResponse | CortexLLMError:
+            async with limit:
+                try:
+                    return await self.acomplete(**kwargs)
+                except CortexLLMError as error:
+                    return error
+
+        return list(await asyncio.gather(*(one(r) for r in requests)))
+
+    def set_rate_limit(self, max_concurrent: int = 10) -> None:
+        if max_concurrent < 1:
+            raise ConfigError(f"max_concurrent must be positive, got {max_concurrent}")
+        self._max_concurrent = max_concurrent
+
+    # --- costs and stats --------------------------------------------------------------------------------
+    def _finish(self, response: LLMResponse, walk: _Walk, began: float) -> LLMResponse:
+        response.latency_seconds = time.monotonic() - began
+        response.attempts = walk.attempts
+        response.cost_usd = self._cost(response)
+        if len(walk.attempts) > 1:
+            logger.info("cortex_client: served by %s after %d attempt(s)", response.provider.value, len(walk.attempts))
+        if self.track_costs:
+            with self._stats_lock:
+                self._stats["total_requests"] += 1
+                self._stats["total_cost_usd"] += response.cost_usd
+                entry = self._stats["providers"][response.provider.value]
+                entry["requests"] += 1
+                entry["tokens"] += response.tokens_used
+                entry["input_tokens"] += response.input_tokens
+                entry["output_tokens"] += response.output_tokens
+                entry["cost_usd"] += response.cost_usd
+        return response
+
+    def _count_failure(self, step: _Step) -> None:
+        if self.track_costs:
+            with self._stats_lock:
+                self._stats["providers"][step.provider.kind.value]["failures"] += 1
+
+    def _cost(self, response: LLMResponse) -> float:
+        if response.provider is LLMProvider.OLLAMA:
+            return 0.0
+        price = self.prices.get(response.model) or self.prices.get(self.models[response.provider])
+        if price is None:
+            if response.model not in self._warned_prices:
+                self._warned_prices.add(response.model)
+                logger.warning("cortex_client: no price for model %r; its cost is counted as 0", response.model)
+            return 0.0
+        return (response.input_tokens * price[0] + response.output_tokens * price[1]) / 1_000_000
+
+    @staticmethod
+    def _empty_stats() -> dict[str, Any]:
+        return {
+            "total_requests": 0,
+            "total_cost_usd": 0.0,
+            "providers": {
+                p.value: {
+                    "requests": 0,
+                    "tokens": 0,
+                    "input_tokens": 0,
+                    "output_tokens": 0,
+                    "cost_usd": 0.0,
+                    "failures": 0,
+                }
+                for p in LLMProvider
+            },
+        }
+
+    def get_stats(self) -> dict[str, Any]:
+        with self._stats_lock:
+            providers = {name: dict(entry) for name, entry in self._stats["providers"].items()}
+            total = self._stats["total_cost_usd"]
+            requests = self._stats["total_requests"]
+        for entry in providers.values():
+            entry["cost_usd"] = round(entry["cost_usd"], 6)
+        return {
+            "total_requests": requests,
+            "total_cost_usd": round(total, 6),
+            "providers": providers,
+            "prices_as_of": _defaults.PRICES_AS_OF,
+        }
+
+    def reset_stats(self) -> None:
+        with self._stats_lock:
+            self._stats = self._empty_stats()
+
+    # --- lifecycle ---------------------------------------------------------------------------------------
+    def close(self) -> None:
+        for provider in self.providers.values():
+            provider.close()
+
+    async def aclose(self) -> None:
+        for provider in self.providers.values():
+            await provider.aclose()
+
+    def __enter__(self) -> LLMRouter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    async def __aenter__(self) -> LLMRouter:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()

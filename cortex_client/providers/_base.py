@@ -1,0 +1,118 @@
+"""What every provider adapter offers the router, and helpers they share."""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from .._config import BreakerPolicy, Timeouts
+from .._errors import ErrorKind, ProviderError
+from .._pool import Endpoint, EndpointPool
+from .._types import LLMProvider, LLMResponse, Message, Tool
+
+ToolChoice = str | dict[str, Any] | None
+
+
+@dataclass(frozen=True)
+class ChatRequest:
+    messages: list[Message]
+    temperature: float
+    max_tokens: int
+    tools: list[Tool] | None = None
+    tool_choice: ToolChoice = None
+
+
+StreamItem = str | LLMResponse
+"""Provider streams yield text deltas, then exactly one LLMResponse (usage, tool calls)."""
+
+
+class Provider(abc.ABC):
+    """An adapter for one wire format. Errors leave it only as ProviderError (or LocalOnlyViolation)."""
+
+    kind: LLMProvider
+
+    def __init__(self, *, model: str, base_urls: tuple[str, ...], timeouts: Timeouts, breaker: BreakerPolicy) -> None:
+        self.model = model
+        self.pool = EndpointPool(base_urls, breaker)
+        self.timeouts = timeouts
+        self._secrets: tuple[str, ...] = ()
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(model={self.model!r}, endpoints={list(self.pool.endpoints)!r})"
+
+    @abc.abstractmethod
+    def complete(self, request: ChatRequest, endpoint: Endpoint, budget: float) -> LLMResponse: ...
+
+    @abc.abstractmethod
+    async def acomplete(self, request: ChatRequest, endpoint: Endpoint, budget: float) -> LLMResponse: ...
+
+    @abc.abstractmethod
+    def stream(self, request: ChatRequest, endpoint: Endpoint, budget: float) -> Iterator[StreamItem]: ...
+
+    @abc.abstractmethod
+    def astream(self, request: ChatRequest, endpoint: Endpoint, budget: float) -> AsyncIterator[StreamItem]: ...
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Close sync clients (async ones are closed by `aclose`)."""
+
+    async def aclose(self) -> None:  # noqa: B027 - optional hook
+        """Close async clients."""
+
+    def error(
+        self,
+        message: str,
+        kind: ErrorKind,
+        endpoint: Endpoint,
+        *,
+        status: int | None = None,
+        retry_after: float | None = None,
+    ) -> ProviderError:
+        return ProviderError(
+            redact(message, self._secrets),
+            provider=self.kind,
+            kind=kind,
+            status=status,
+            retry_after=retry_after,
+            endpoint=endpoint.url,
+        )
+
+
+def redact(text: str, secrets: tuple[str, ...]) -> str:
+    """Remove configured secrets (and their long prefixes) from text that may echo them back."""
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "[redacted]")
+            if len(secret) > 12:  # servers often echo a truncated key: "sk-abc...xyz"
+                text = text.replace(secret[:12], "[redacted]")
+    return text
+
+
+def transport_error_kind(exc: BaseException) -> ErrorKind | None:
+    """Classify an httpx/httpx2 transport error (by class name: the SDKs bundle their own httpx fork).
+    Walks the cause chain because SDKs wrap the transport error."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        names = {cls.__name__ for cls in type(seen).__mro__}
+        if names & {"ConnectError", "ConnectTimeout", "ConnectionRefusedError"}:
+            return ErrorKind.CONNECT
+        if "TimeoutException" in names or "TimeoutError" in names:
+            return ErrorKind.TIMEOUT
+        if names & {"NetworkError", "RemoteProtocolError", "ProtocolError", "ConnectionError"}:
+            return ErrorKind.NETWORK
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
+def text_of(content: Any) -> str:
+    """Message content as text: a string, or the text parts of an OpenAI content-part list."""
+    if content is None:
+        return ""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "".join(
+            str(part.get("text", "")) for part in content if isinstance(part, dict) and part.get("type") == "text"
+        )
+    return str(content)

@@ -1,0 +1,317 @@
+"""Claude through the anthropic SDK, translating OpenAI-format messages and tools both ways.
+
+OpenAI -> Anthropic: system messages are hoisted into `system`; assistant `tool_calls` become
+`tool_use` blocks (arguments parsed from JSON); `tool` messages become `tool_result` blocks in one user
+turn; tools get `input_schema`; tool_choice maps auto/required/none/named. Back: `text` blocks join
+into content, `tool_use` blocks become ToolCalls with JSON arguments, stop_reason maps to OpenAI's
+finish_reason.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+from .._errors import ConfigError, ErrorKind, ProviderError
+from .._pool import Endpoint
+from .._retry import kind_for_status, parse_retry_after
+from .._types import LLMProvider, LLMResponse, Message, Tool, ToolCall
+from ._base import ChatRequest, Provider, StreamItem, ToolChoice, text_of, transport_error_kind
+
+FINISH_REASONS = {
+    "end_turn": "stop",
+    "stop_sequence": "stop",
+    "max_tokens": "length",
+    "tool_use": "tool_calls",
+    "refusal": "content_filter",
+}
+
+
+def to_anthropic_messages(messages: list[Message]) -> tuple[str | None, list[dict[str, Any]]]:
+    """Split OpenAI-format messages into Anthropic's (system, messages)."""
+    system: list[str] = []
+    out: list[dict[str, Any]] = []
+
+    def add(role: str, blocks: list[dict[str, Any]]) -> None:
+        if out and out[-1]["role"] == role:  # Anthropic wants alternating turns: merge
+            out[-1]["content"].extend(blocks)
+        else:
+            out.append({"role": role, "content": blocks})
+
+    for message in messages:
+        role = message.get("role")
+        content = message.get("content")
+        if role in ("system", "developer"):
+            system.append(text_of(content))
+        elif role == "tool":
+            result: dict[str, Any] = {
+                "type": "tool_result",
+                "tool_use_id": message.get("tool_call_id", ""),
+                "content": text_of(content),
+            }
+            if message.get("is_error"):
+                result["is_error"] = True
+            add("user", [result])
+        elif role in ("user", "assistant"):
+            blocks: list[dict[str, Any]] = []
+            text = text_of(content)
+            if text:
+                blocks.append({"type": "text", "text": text})
+            for call in message.get("tool_calls") or ():
+                function = call.get("function", {})
+                arguments = function.get("arguments") or "{}"
+                try:
+                    parsed = json.loads(arguments) if isinstance(arguments, str) else arguments
+                except ValueError:
+                    raise ConfigError(f"tool call {call.get('id')!r} has arguments that are not JSON") from None
+                blocks.append(
+                    {"type": "tool_use", "id": call.get("id", ""), "name": function.get("name", ""), "input": parsed}
+                )
+            if blocks:
+                add(role, blocks)
+        else:
+            raise ConfigError(f"unsupported message role {role!r}")
+    return ("\n\n".join(s for s in system if s) or None), out
+
+
+def to_anthropic_tools(tools: list[Tool]) -> list[dict[str, Any]]:
+    converted = []
+    for tool in tools:
+        function = tool.get("function", tool)
+        entry: dict[str, Any] = {
+            "name": function["name"],
+            "input_schema": function.get("parameters") or {"type": "object", "properties": {}},
+        }
+        if function.get("description"):
+            entry["description"] = function["description"]
+        converted.append(entry)
+    return converted
+
+
+def to_anthropic_tool_choice(choice: ToolChoice) -> dict[str, Any] | None:
+    if choice is None:
+        return None
+    if isinstance(choice, str):
+        mapped = {"auto": "auto", "required": "any", "none": "none"}.get(choice)
+        if mapped is None:
+            raise ConfigError(f"unsupported tool_choice {choice!r}")
+        return {"type": mapped}
+    name = choice.get("function", {}).get("name") or choice.get("name")
+    if not name:
+        raise ConfigError(f"unsupported tool_choice {choice!r}")
+    return {"type": "tool", "name": name}
+
+
+class AnthropicProvider(Provider):
+    kind = LLMProvider.CLAUDE
+
+    def __init__(self, *, api_key: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._api_key = api_key
+        self._secrets = (api_key,)
+        self._lock = threading.Lock()
+        self._client: Any = None
+        self._aclient: Any = None
+
+    def _make_client(self, asynchronous: bool) -> Any:
+        import anthropic  # noqa: PLC0415 - a slow import; only when Claude is used
+
+        cls = anthropic.AsyncAnthropic if asynchronous else anthropic.Anthropic
+        timeout = anthropic.Timeout(self.timeouts.cloud_read, connect=self.timeouts.cloud_connect)
+        return cls(api_key=self._api_key, base_url=self.pool.endpoints[0].url, max_retries=0, timeout=timeout)
+
+    def _sync_client(self) -> Any:
+        if self._client is None:
+            with self._lock:
+                if self._client is None:
+                    self._client = self._make_client(False)
+        return self._client
+
+    def _async_client(self) -> Any:
+        if self._aclient is None:
+            with self._lock:
+                if self._aclient is None:
+                    self._aclient = self._make_client(True)
+        return self._aclient
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+    async def aclose(self) -> None:
+        if self._aclient is not None:
+            await self._aclient.close()
+            self._aclient = None
+
+    def _params(self, request: ChatRequest, budget: float, stream: bool) -> dict[str, Any]:
+        system, messages = to_anthropic_messages(request.messages)
+        if not messages:
+            raise ConfigError("Claude needs at least one user or assistant message besides system messages")
+        params: dict[str, Any] = {
+            "model": self.model,
+            "messages": messages,
+            "max_tokens": request.max_tokens,
+            "temperature": min(max(request.temperature, 0.0), 1.0),  # Claude's range is [0, 1]
+        }
+        if system:
+            params["system"] = system
+        if request.tools:
+            params["tools"] = to_anthropic_tools(request.tools)
+            choice = to_anthropic_tool_choice(request.tool_choice)
+            if choice is not None:
+                params["tool_choice"] = choice
+        if stream:
+            params["stream"] = True
+        if budget < self.timeouts.cloud_read:
+            params["timeout"] = max(budget, 0.001)
+        return params
+
+    def _error(self, exc: Exception, endpoint: Endpoint, *, in_stream: bool = False) -> ProviderError:
+        status = getattr(exc, "status_code", None)
+        if isinstance(status, int) and status != 200 and not in_stream:
+            headers = getattr(getattr(exc, "response", None), "headers", None)
+            return self.error(
+                str(exc), kind_for_status(status), endpoint, status=status, retry_after=parse_retry_after(headers)
+            )
+        if in_stream:  # includes SSE `error` events after a 200 (e.g. overloaded_error)
+            return self.error(f"stream failed: {type(exc).__name__}: {exc}", ErrorKind.STREAM, endpoint)
+        fallback = ErrorKind.TIMEOUT if "Timeout" in type(exc).__name__ else ErrorKind.UNKNOWN
+        kind = transport_error_kind(exc) or fallback
+        return self.error(f"{type(exc).__name__}: {exc}", kind, endpoint)
+
+    def _sdk_errors(self) -> tuple[type[Exception], ...]:
+        import anthropic  # noqa: PLC0415
+        import httpx2  # noqa: PLC0415
+
+        return (anthropic.AnthropicError, OSError, httpx2.HTTPError, httpx2.StreamError)
+
+    def _response(self, message: Any) -> LLMResponse:
+        texts: list[str] = []
+        calls: list[ToolCall] = []
+        for block in message.content:
+            if block.type == "text":
+                texts.append(block.text)
+            elif block.type == "tool_use":
+                calls.append(ToolCall(id=block.id, name=block.name, arguments=json.dumps(block.input)))
+        prompt = int(message.usage.input_tokens or 0)
+        output = int(message.usage.output_tokens or 0)
+        return LLMResponse(
+            content="".join(texts),
+            provider=LLMProvider.CLAUDE,
+            model=message.model or self.model,
+            tokens_used=prompt + output,
+            cost_usd=0.0,
+            latency_seconds=0.0,
+            raw_response=message.model_dump(),
+            input_tokens=prompt,
+            output_tokens=output,
+            tool_calls=calls,
+            finish_reason=FINISH_REASONS.get(message.stop_reason or "", message.stop_reason),
+        )
+
+    def complete(self, request: ChatRequest, endpoint: Endpoint, budget: float) -> LLMResponse:
+        params = self._params(request, budget, False)
+        try:
+            message = self._sync_client().messages.create(**params)
+        except self._sdk_errors() as exc:
+            raise self._error(exc, endpoint) from exc
+        return self._response(message)
+
+    async def acomplete(self, request: ChatRequest, endpoint: Endpoint, budget: float) -> LLMResponse:
+        params = self._params(request, budget, False)
+        try:
+            message = await self._async_client().messages.create(**params)
+        except self._sdk_errors() as exc:
+            raise self._error(exc, endpoint) from exc
+        return self._response(message)
+
+    def stream(self, request: ChatRequest, endpoint: Endpoint, budget: float) -> Iterator[StreamItem]:
+        params = self._params(request, budget, True)
+        errors = self._sdk_errors()
+        try:
+            events = self._sync_client().messages.create(**params)
+        except errors as exc:
+            raise self._error(exc, endpoint) from exc
+        state = _StreamState(self, endpoint)
+        try:
+            with events:
+                for event in events:
+                    yield from state.feed(event)
+        except errors as exc:
+            raise self._error(exc, endpoint, in_stream=True) from exc
+        yield state.finish()
+
+    async def astream(self, request: ChatRequest, endpoint: Endpoint, budget: float) -> AsyncIterator[StreamItem]:
+        params = self._params(request, budget, True)
+        errors = self._sdk_errors()
+        try:
+            events = await self._async_client().messages.create(**params)
+        except errors as exc:
+            raise self._error(exc, endpoint) from exc
+        state = _StreamState(self, endpoint)
+        try:
+            async with events:
+                async for event in events:
+                    for item in state.feed(event):
+                        yield item
+        except errors as exc:
+            raise self._error(exc, endpoint, in_stream=True) from exc
+        yield state.finish()
+
+
+class _StreamState:
+    """Collects Messages SSE events: text deltas out; tool_use blocks and usage kept for the end."""
+
+    def __init__(self, provider: AnthropicProvider, endpoint: Endpoint) -> None:
+        self.provider = provider
+        self.endpoint = endpoint
+        self.parts: list[str] = []
+        self.blocks: dict[int, dict[str, str]] = {}
+        self.model = provider.model
+        self.input_tokens = 0
+        self.output_tokens = 0
+        self.stop_reason: str | None = None
+        self.stopped = False
+
+    def feed(self, event: Any) -> Iterator[str]:
+        kind = event.type
+        if kind == "message_start":
+            self.model = event.message.model or self.model
+            self.input_tokens = int(event.message.usage.input_tokens or 0)
+            self.output_tokens = int(event.message.usage.output_tokens or 0)
+        elif kind == "content_block_start" and event.content_block.type == "tool_use":
+            block = event.content_block
+            self.blocks[event.index] = {"id": block.id, "name": block.name, "arguments": ""}
+        elif kind == "content_block_delta":
+            delta = event.delta
+            if delta.type == "text_delta" and delta.text:
+                self.parts.append(delta.text)
+                yield delta.text
+            elif delta.type == "input_json_delta" and event.index in self.blocks:
+                self.blocks[event.index]["arguments"] += delta.partial_json
+        elif kind == "message_delta":
+            self.stop_reason = event.delta.stop_reason or self.stop_reason
+            if event.usage is not None and event.usage.output_tokens is not None:
+                self.output_tokens = int(event.usage.output_tokens)
+        elif kind == "message_stop":
+            self.stopped = True
+
+    def finish(self) -> LLMResponse:
+        if not self.stopped:
+            raise self.provider.error("stream ended before message_stop", ErrorKind.STREAM, self.endpoint)
+        calls = [ToolCall(b["id"], b["name"], b["arguments"] or "{}") for _, b in sorted(self.blocks.items())]
+        return LLMResponse(
+            content="".join(self.parts),
+            provider=LLMProvider.CLAUDE,
+            model=self.model,
+            tokens_used=self.input_tokens + self.output_tokens,
+            cost_usd=0.0,
+            latency_seconds=0.0,
+            input_tokens=self.input_tokens,
+            output_tokens=self.output_tokens,
+            tool_calls=calls,
+            finish_reason=FINISH_REASONS.get(self.stop_reason or "", self.stop_reason),
+        )

@@ -1,0 +1,265 @@
+"""OpenAI chat completions through the openai SDK; Kimi K2 is the same wire format at Moonshot.
+
+The SDK is imported on first use. Its own retries are off (`max_retries=0`): the router owns retries,
+so upstream calls per request stay bounded and countable.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+from .._errors import ErrorKind, ProviderError
+from .._pool import Endpoint
+from .._retry import kind_for_status, parse_retry_after
+from .._types import LLMProvider, LLMResponse, ToolCall
+from ._base import ChatRequest, Provider, StreamItem, transport_error_kind
+
+
+class OpenAIProvider(Provider):
+    kind = LLMProvider.OPENAI
+    include_stream_usage = True  # `stream_options.include_usage`: usage in a last, choice-less chunk
+
+    def __init__(self, *, api_key: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._api_key = api_key
+        self._secrets = (api_key,)
+        self._lock = threading.Lock()
+        self._client: Any = None
+        self._aclient: Any = None
+
+    def _make_client(self, asynchronous: bool) -> Any:
+        import openai  # noqa: PLC0415 - a 1-3 s import; only when this provider is used
+
+        cls = openai.AsyncOpenAI if asynchronous else openai.OpenAI
+        timeout = openai.Timeout(self.timeouts.cloud_read, connect=self.timeouts.cloud_connect)
+        return cls(
+            api_key=self._api_key,
+            base_url=self.pool.endpoints[0].url,
+            max_retries=0,
+            timeout=timeout,
+            _enforce_credentials=False,
+        )
+
+    def _sync_client(self) -> Any:
+        if self._client is None:
+            with self._lock:
+                if self._client is None:
+                    self._client = self._make_client(False)
+        return self._client
+
+    def _async_client(self) -> Any:
+        if self._aclient is None:
+            with self._lock:
+                if self._aclient is None:
+                    self._aclient = self._make_client(True)
+        return self._aclient
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+    async def aclose(self) -> None:
+        if self._aclient is not None:
+            await self._aclient.close()
+            self._aclient = None
+
+    # --- request ----------------------------------------------------------------------------------------
+    def _temperature(self, value: float) -> float:
+        return value
+
+    def _params(self, request: ChatRequest, budget: float, stream: bool) -> dict[str, Any]:
+        params: dict[str, Any] = {
+            "model": self.model,
+            "messages": request.messages,
+            "temperature": self._temperature(request.temperature),
+            "max_tokens": request.max_tokens,
+        }
+        if request.tools:
+            params["tools"] = request.tools
+            if request.tool_choice is not None:
+                params["tool_choice"] = request.tool_choice
+        if stream:
+            params["stream"] = True
+            if self.include_stream_usage:
+                params["stream_options"] = {"include_usage": True}
+        if budget < self.timeouts.cloud_read:  # the request deadline is nearer than the read timeout
+            params["timeout"] = max(budget, 0.001)
+        return params
+
+    # --- errors -----------------------------------------------------------------------------------------
+    def _error(self, exc: Exception, endpoint: Endpoint, *, in_stream: bool = False) -> ProviderError:
+        status = getattr(exc, "status_code", None)
+        response = getattr(exc, "response", None)
+        if isinstance(status, int) and status != 200:
+            headers = getattr(response, "headers", None)
+            kind = kind_for_status(status)
+            return self.error(str(exc), kind, endpoint, status=status, retry_after=parse_retry_after(headers))
+        if in_stream:
+            return self.error(f"stream failed: {type(exc).__name__}: {exc}", ErrorKind.STREAM, endpoint)
+        fallback = ErrorKind.TIMEOUT if "Timeout" in type(exc).__name__ else ErrorKind.UNKNOWN
+        kind = transport_error_kind(exc) or fallback
+        return self.error(f"{type(exc).__name__}: {exc}", kind, endpoint)
+
+    def _sdk_errors(self) -> tuple[type[Exception], ...]:
+        import openai  # noqa: PLC0415 - loaded by the client already
+
+        # httpx2 errors can escape the SDK while a stream is being read
+        return (openai.OpenAIError, OSError, *_transport_error_types())
+
+    # --- results ----------------------------------------------------------------------------------------
+    def _response(self, completion: Any) -> LLMResponse:
+        choice = completion.choices[0] if completion.choices else None
+        message = choice.message if choice else None
+        usage = completion.usage
+        prompt = int(getattr(usage, "prompt_tokens", 0) or 0)
+        output = int(getattr(usage, "completion_tokens", 0) or 0)
+        calls = [
+            ToolCall(id=c.id, name=c.function.name, arguments=c.function.arguments or "")
+            for c in (getattr(message, "tool_calls", None) or ())
+            if getattr(c, "function", None) is not None
+        ]
+        return LLMResponse(
+            content=(message.content if message else None) or "",
+            provider=self.kind,
+            model=completion.model or self.model,
+            tokens_used=prompt + output,
+            cost_usd=0.0,
+            latency_seconds=0.0,
+            raw_response=completion.model_dump(),
+            input_tokens=prompt,
+            output_tokens=output,
+            tool_calls=calls,
+            finish_reason=choice.finish_reason if choice else None,
+        )
+
+    def complete(self, request: ChatRequest, endpoint: Endpoint, budget: float) -> LLMResponse:
+        client = self._sync_client()
+        try:
+            completion = client.chat.completions.create(**self._params(request, budget, False))
+        except self._sdk_errors() as exc:
+            raise self._error(exc, endpoint) from exc
+        return self._response(completion)
+
+    async def acomplete(self, request: ChatRequest, endpoint: Endpoint, budget: float) -> LLMResponse:
+        client = self._async_client()
+        try:
+            completion = await client.chat.completions.create(**self._params(request, budget, False))
+        except self._sdk_errors() as exc:
+            raise self._error(exc, endpoint) from exc
+        return self._response(completion)
+
+    def stream(self, request: ChatRequest, endpoint: Endpoint, budget: float) -> Iterator[StreamItem]:
+        client = self._sync_client()
+        errors = self._sdk_errors()
+        try:
+            chunks = client.chat.completions.create(**self._params(request, budget, True))
+        except errors as exc:
+            raise self._error(exc, endpoint) from exc
+        state = _StreamState(self, endpoint)
+        try:
+            with chunks:
+                for chunk in chunks:
+                    yield from state.feed(chunk)
+        except errors as exc:
+            raise self._error(exc, endpoint, in_stream=True) from exc
+        yield state.finish()
+
+    async def astream(self, request: ChatRequest, endpoint: Endpoint, budget: float) -> AsyncIterator[StreamItem]:
+        client = self._async_client()
+        errors = self._sdk_errors()
+        try:
+            chunks = await client.chat.completions.create(**self._params(request, budget, True))
+        except errors as exc:
+            raise self._error(exc, endpoint) from exc
+        state = _StreamState(self, endpoint)
+        try:
+            async with chunks:
+                async for chunk in chunks:
+                    for item in state.feed(chunk):
+                        yield item
+        except errors as exc:
+            raise self._error(exc, endpoint, in_stream=True) from exc
+        yield state.finish()
+
+
+class KimiProvider(OpenAIProvider):
+    """Moonshot's OpenAI-compatible API. Temperature range is [0, 1] there; the original's `* 0.6`
+    rescale belongs to Moonshot's Anthropic-compatible endpoint only, so it is not applied."""
+
+    kind = LLMProvider.KIMI_K2
+    include_stream_usage = False  # Moonshot reports usage on the last choice instead
+
+    def _temperature(self, value: float) -> float:
+        return min(max(value, 0.0), 1.0)
+
+
+def _transport_error_types() -> tuple[type[Exception], ...]:
+    import httpx2  # noqa: PLC0415 - the SDK's HTTP library, loaded with it
+
+    return (httpx2.HTTPError, httpx2.StreamError)
+
+
+class _StreamState:
+    """Collects a chat-completions SSE stream: text deltas out, tool-call fragments and usage kept."""
+
+    def __init__(self, provider: OpenAIProvider, endpoint: Endpoint) -> None:
+        self.provider = provider
+        self.endpoint = endpoint
+        self.parts: list[str] = []
+        self.calls: dict[int, dict[str, str]] = {}
+        self.finish_reason: str | None = None
+        self.model = provider.model
+        self.usage: Any = None
+
+    def feed(self, chunk: Any) -> Iterator[str]:
+        self.model = getattr(chunk, "model", None) or self.model
+        if getattr(chunk, "usage", None):
+            self.usage = chunk.usage
+        for choice in chunk.choices or ():
+            if getattr(choice, "usage", None):  # Moonshot puts usage on the final choice
+                self.usage = choice.usage
+            if isinstance(getattr(choice, "usage", None), dict):
+                self.usage = _Usage(choice.usage)
+            if choice.finish_reason:
+                self.finish_reason = choice.finish_reason
+            delta = choice.delta
+            if delta is None:
+                continue
+            for call in getattr(delta, "tool_calls", None) or ():
+                slot = self.calls.setdefault(call.index, {"id": "", "name": "", "arguments": ""})
+                if call.id:
+                    slot["id"] = call.id
+                if call.function is not None:
+                    slot["name"] += call.function.name or ""
+                    slot["arguments"] += call.function.arguments or ""
+            if delta.content:
+                self.parts.append(delta.content)
+                yield delta.content
+
+    def finish(self) -> LLMResponse:
+        if self.finish_reason is None:
+            raise self.provider.error("stream ended before a finish_reason", ErrorKind.STREAM, self.endpoint)
+        prompt = int(getattr(self.usage, "prompt_tokens", 0) or 0)
+        output = int(getattr(self.usage, "completion_tokens", 0) or 0)
+        calls = [ToolCall(c["id"] or f"call_{i}", c["name"], c["arguments"]) for i, c in sorted(self.calls.items())]
+        return LLMResponse(
+            content="".join(self.parts),
+            provider=self.provider.kind,
+            model=self.model,
+            tokens_used=prompt + output,
+            cost_usd=0.0,
+            latency_seconds=0.0,
+            input_tokens=prompt,
+            output_tokens=output,
+            tool_calls=calls,
+            finish_reason=self.finish_reason,
+        )
+
+
+class _Usage:
+    def __init__(self, data: dict[str, Any]) -> None:
+        self.prompt_tokens = data.get("prompt_tokens", 0)
+        self.completion_tokens = data.get("completion_tokens", 0)
