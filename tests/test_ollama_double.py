@@ -14,6 +14,7 @@ import socket
 import subprocess
 import sys
 import tarfile
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -131,6 +132,33 @@ class Double:
 @pytest.fixture
 def server(ollama_bin: Path, registry: Path, tmp_path: Path) -> Iterator[Double]:
     d = Double(ollama_bin, tmp_path / "home", {"OLLAMA_DOUBLE_REGISTRY": str(registry)})
+    yield d
+    d.stop()
+
+
+class InProcess:
+    """The double's HTTP server on a loopback port in this process: fast, for API-shape tests."""
+
+    def __init__(self, home: Path, registry: Path) -> None:
+        self.home = home
+        store = double.Store(home / ".ollama" / "models")
+        store.ensure_dirs()
+        self.httpd = double.Server(("127.0.0.1", 0), store, double.Store(registry))
+        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05})
+        self.thread.start()
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        self.http = httpx.Client(base_url=self.url, timeout=10)
+
+    def stop(self) -> None:
+        self.http.close()
+        self.httpd.shutdown()
+        self.httpd.server_close()
+        self.thread.join()
+
+
+@pytest.fixture
+def api(registry: Path, tmp_path: Path) -> Iterator[InProcess]:
+    d = InProcess(tmp_path / "home", registry)
     yield d
     d.stop()
 
@@ -302,8 +330,8 @@ def test_root_version_and_key(server: Double) -> None:
     assert (server.home / ".ollama" / "models" / "blobs").is_dir()
 
 
-def test_pull_streams_progress_and_fills_the_store(server: Double, registry: Path) -> None:
-    r = server.http.post("/api/pull", json={"model": "tinyllama-double"})
+def test_pull_streams_progress_and_fills_the_store(api: InProcess, registry: Path) -> None:
+    r = api.http.post("/api/pull", json={"model": "tinyllama-double"})
     assert r.status_code == 200 and r.headers["content-type"] == "application/x-ndjson"
     events = ndjson(r.text)
     statuses = [e["status"] for e in events]
@@ -313,39 +341,37 @@ def test_pull_streams_progress_and_fills_the_store(server: Double, registry: Pat
     assert layer_events
     for e in layer_events:
         assert e["status"] == f"pulling {e['digest'][7:19]}" and e["completed"] <= e["total"]
-    store = server.home / ".ollama" / "models"
+    store = api.home / ".ollama" / "models"
     assert (store / "manifests" / "registry.ollama.ai" / "library" / "tinyllama-double" / "latest").is_file()
     source = registry / "manifests" / "registry.ollama.ai" / "library" / "tinyllama-double" / "latest"
     for layer in double.layers_of(json.loads(source.read_text())):
         assert (store / "blobs" / layer["digest"].replace(":", "-")).is_file()
-    models = server.http.get("/api/tags").json()["models"]
+    models = api.http.get("/api/tags").json()["models"]
     assert [m["name"] for m in models] == ["tinyllama-double:latest"]
     m = models[0]
     assert m["model"] == m["name"] and re.fullmatch(r"[0-9a-f]{64}", m["digest"])
     assert m["digest"] == hashlib.sha256(source.read_bytes()).hexdigest()
     assert m["details"]["format"] == "gguf" and m["details"]["quantization_level"] == "Q4_0"
     assert m["size"] == sum(x["size"] for x in double.layers_of(json.loads(source.read_text())))
-    single = server.http.post("/api/pull", json={"model": "smollm-double:1b", "stream": False})
+    single = api.http.post("/api/pull", json={"model": "smollm-double:1b", "stream": False})
     assert single.json() == {"status": "success"}
 
 
-def test_pull_unknown_model_errors_like_ollama(server: Double) -> None:
-    r = server.http.post("/api/pull", json={"model": "missing-model", "stream": False})
+def test_pull_unknown_model_errors_like_ollama(api: InProcess) -> None:
+    r = api.http.post("/api/pull", json={"model": "missing-model", "stream": False})
     assert (r.status_code, r.json()) == (500, {"error": "pull model manifest: file does not exist"})
-    streamed = ndjson(server.http.post("/api/pull", json={"model": "missing-model"}).text)
+    streamed = ndjson(api.http.post("/api/pull", json={"model": "missing-model"}).text)
     assert streamed == [{"status": "pulling manifest"}, {"error": "pull model manifest: file does not exist"}]
-    assert server.http.get("/api/tags").json() == {"models": []}
-    cli = server.cli("pull", "missing-model")
-    assert cli.returncode == 1 and "Error: pull model manifest: file does not exist" in cli.stderr
+    assert api.http.get("/api/tags").json() == {"models": []}
 
 
-def test_pull_verifies_blob_digests(ollama_bin: Path, registry: Path, tmp_path: Path) -> None:
+def test_pull_verifies_blob_digests(registry: Path, tmp_path: Path) -> None:
     bad = tmp_path / "bad-registry"
     shutil.copytree(registry, bad)
     manifest = json.loads((bad / "manifests/registry.ollama.ai/library/smollm-double/1b").read_text())
     model_digest = manifest["layers"][0]["digest"]
     (bad / "blobs" / model_digest.replace(":", "-")).write_bytes(b"GGUF tampered")
-    d = Double(ollama_bin, tmp_path / "home", {"OLLAMA_DOUBLE_REGISTRY": str(bad)})
+    d = InProcess(tmp_path / "home", bad)
     try:
         r = d.http.post("/api/pull", json={"model": "smollm-double:1b", "stream": False})
         assert r.status_code == 500
@@ -356,25 +382,25 @@ def test_pull_verifies_blob_digests(ollama_bin: Path, registry: Path, tmp_path: 
         d.stop()
 
 
-def test_show_and_delete(server: Double) -> None:
-    server.http.post("/api/pull", json={"model": "tinyllama-double", "stream": False})
-    show = server.http.post("/api/show", json={"model": "tinyllama-double"}).json()
+def test_show_and_delete(api: InProcess) -> None:
+    api.http.post("/api/pull", json={"model": "tinyllama-double", "stream": False})
+    show = api.http.post("/api/show", json={"model": "tinyllama-double"}).json()
     assert show["details"]["family"] == "llama" and "{{ .Prompt }}" in show["template"]
     assert show["modelfile"].startswith('# Modelfile generated by "ollama show"')
-    missing = server.http.post("/api/show", json={"model": "nope"})
+    missing = api.http.post("/api/show", json={"model": "nope"})
     assert (missing.status_code, missing.json()) == (404, {"error": "model 'nope' not found"})
-    assert server.http.request("DELETE", "/api/delete", json={"model": "tinyllama-double"}).status_code == 200
-    gone = server.http.request("DELETE", "/api/delete", json={"model": "tinyllama-double"})
+    assert api.http.request("DELETE", "/api/delete", json={"model": "tinyllama-double"}).status_code == 200
+    gone = api.http.request("DELETE", "/api/delete", json={"model": "tinyllama-double"})
     assert (gone.status_code, gone.json()) == (404, {"error": "model 'tinyllama-double' not found"})
-    store = server.home / ".ollama" / "models"
+    store = api.home / ".ollama" / "models"
     assert not list((store / "blobs").iterdir())  # unreferenced layers are removed with the model
     assert not (store / "manifests" / "registry.ollama.ai").exists()
 
 
-def test_native_chat_stream_and_single(server: Double) -> None:
-    server.http.post("/api/pull", json={"model": "tinyllama-double", "stream": False})
+def test_native_chat_stream_and_single(api: InProcess) -> None:
+    api.http.post("/api/pull", json={"model": "tinyllama-double", "stream": False})
     messages = [{"role": "system", "content": "be nice"}, {"role": "user", "content": "Name three colours please"}]
-    r = server.http.post("/api/chat", json={"model": "tinyllama-double", "messages": messages})
+    r = api.http.post("/api/chat", json={"model": "tinyllama-double", "messages": messages})
     assert r.headers["content-type"] == "application/x-ndjson"
     lines = ndjson(r.text)
     assert all(not x["done"] for x in lines[:-1]) and lines[-1]["done"] is True
@@ -384,32 +410,32 @@ def test_native_chat_stream_and_single(server: Double) -> None:
     assert last["done_reason"] == "stop" and last["eval_count"] == len(lines) - 1
     for key in ("total_duration", "load_duration", "prompt_eval_count", "eval_count", "eval_duration"):
         assert isinstance(last[key], int) and last[key] > 0, key
-    one = server.http.post("/api/chat", json={"model": "tinyllama-double", "messages": messages, "stream": False})
+    one = api.http.post("/api/chat", json={"model": "tinyllama-double", "messages": messages, "stream": False})
     body = one.json()
     assert body["message"] == {"role": "assistant", "content": text} and body["done"] is True
     assert body["eval_count"] == last["eval_count"] and body["eval_duration"] > 0
-    short = server.http.post(
+    short = api.http.post(
         "/api/chat",
         json={"model": "tinyllama-double", "messages": messages, "stream": False, "options": {"num_predict": 2}},
     ).json()
     assert (short["eval_count"], short["done_reason"]) == (2, "length")
-    assert [m["name"] for m in server.http.get("/api/ps").json()["models"]] == ["tinyllama-double:latest"]
-    missing = server.http.post("/api/chat", json={"model": "ghost", "messages": messages})
+    assert [m["name"] for m in api.http.get("/api/ps").json()["models"]] == ["tinyllama-double:latest"]
+    missing = api.http.post("/api/chat", json={"model": "ghost", "messages": messages})
     assert (missing.status_code, missing.json()) == (404, {"error": 'model "ghost" not found, try pulling it first'})
-    assert server.http.post("/api/chat", content=b"").json() == {"error": "missing request body"}
+    assert api.http.post("/api/chat", content=b"").json() == {"error": "missing request body"}
 
 
-def test_openai_chat_completions(server: Double) -> None:
-    server.http.post("/api/pull", json={"model": "smollm-double:1b", "stream": False})
+def test_openai_chat_completions(api: InProcess) -> None:
+    api.http.post("/api/pull", json={"model": "smollm-double:1b", "stream": False})
     messages = [{"role": "user", "content": "hello from the client"}]
-    r = server.http.post("/v1/chat/completions", json={"model": "smollm-double:1b", "messages": messages})
+    r = api.http.post("/v1/chat/completions", json={"model": "smollm-double:1b", "messages": messages})
     body = r.json()
     assert body["object"] == "chat.completion" and body["model"] == "smollm-double:1b"
     choice = body["choices"][0]
     assert choice["finish_reason"] == "stop" and "hello from the client" in choice["message"]["content"]
     usage = body["usage"]
     assert usage["total_tokens"] == usage["prompt_tokens"] + usage["completion_tokens"] > 0
-    streamed = server.http.post(
+    streamed = api.http.post(
         "/v1/chat/completions",
         json={
             "model": "smollm-double:1b",
@@ -427,7 +453,7 @@ def test_openai_chat_completions(server: Double) -> None:
     assert text == choice["message"]["content"]
     assert chunks[-2]["choices"][0]["finish_reason"] == "stop"
     assert chunks[-1]["choices"] == [] and chunks[-1]["usage"] == usage
-    missing = server.http.post("/v1/chat/completions", json={"model": "ghost", "messages": messages})
+    missing = api.http.post("/v1/chat/completions", json={"model": "ghost", "messages": messages})
     assert missing.status_code == 404 and missing.json()["error"]["type"] == "not_found_error"
 
 
@@ -445,29 +471,39 @@ def raw_request(url: str, method: str, path: str, body: bytes = b"") -> tuple[in
         conn.close()
 
 
-def test_blob_upload_verifies_digests(server: Double) -> None:
+def test_blob_upload_verifies_digests(api: InProcess) -> None:
     data = b"GGUF" + os.urandom(2048)
     digest = "sha256:" + hashlib.sha256(data).hexdigest()
-    assert server.http.head(f"/api/blobs/{digest}").status_code == 404
-    assert server.http.post(f"/api/blobs/{digest}", content=data).status_code == 201
-    assert server.http.head(f"/api/blobs/{digest}").status_code == 200
-    assert server.http.post(f"/api/blobs/{digest}", content=data).status_code == 200  # already there
+    assert api.http.head(f"/api/blobs/{digest}").status_code == 404
+    assert api.http.post(f"/api/blobs/{digest}", content=data).status_code == 201
+    assert api.http.head(f"/api/blobs/{digest}").status_code == 200
+    assert api.http.post(f"/api/blobs/{digest}", content=data).status_code == 200  # already there
     other = "sha256:" + "0" * 64
-    r = server.http.post(f"/api/blobs/{other}", content=data)
+    r = api.http.post(f"/api/blobs/{other}", content=data)
     assert r.status_code == 400 and r.json()["error"] == f'digest mismatch, expected "{other}", got "{digest}"'
-    blobs = server.home / ".ollama" / "models" / "blobs"
+    blobs = api.home / ".ollama" / "models" / "blobs"
     assert [p.name for p in blobs.iterdir()] == [digest.replace(":", "-")]
 
 
-def test_malformed_digests_are_rejected(server: Double) -> None:
+def test_malformed_digests_are_rejected(api: InProcess) -> None:
     digests = ["sha256:../../../../etc/passwd", "sha256:" + "a" * 63, "md5:" + "a" * 32, "sha256:" + "g" * 64]
     for digest in digests:
         for method in ("POST", "HEAD"):
-            status, body = raw_request(server.url, method, f"/api/blobs/{digest}", b"x" if method == "POST" else b"")
+            status, body = raw_request(api.url, method, f"/api/blobs/{digest}", b"x" if method == "POST" else b"")
             assert status == 400, (method, digest)
             if method == "POST":
                 assert json.loads(body) == {"error": "invalid digest format"}
-    assert not list((server.home / ".ollama" / "models" / "blobs").iterdir())
+    assert not list((api.home / ".ollama" / "models" / "blobs").iterdir())
+
+
+def test_cli_pull_list_rm(server: Double) -> None:
+    pulled = server.cli("pull", "smollm-double:1b")
+    assert pulled.returncode == 0 and pulled.stdout.splitlines()[-1] == "success"
+    assert "smollm-double:1b" in server.cli("list").stdout
+    missing = server.cli("pull", "missing-model")
+    assert missing.returncode == 1 and "Error: pull model manifest: file does not exist" in missing.stderr
+    assert server.cli("rm", "smollm-double:1b").returncode == 0
+    assert "smollm-double" not in server.cli("ls").stdout
 
 
 def test_create_from_gguf_with_the_cli_then_chat_and_remove(server: Double, tmp_path: Path) -> None:
@@ -497,30 +533,30 @@ def test_create_from_gguf_with_the_cli_then_chat_and_remove(server: Double, tmp_
     assert again.returncode == 1 and "Error: model 'cortex-local' not found" in again.stderr
 
 
-def test_create_api_errors_change_nothing(server: Double) -> None:
-    r = server.http.post("/api/create", json={"model": "x", "stream": False})
+def test_create_api_errors_change_nothing(api: InProcess) -> None:
+    r = api.http.post("/api/create", json={"model": "x", "stream": False})
     assert (r.status_code, r.json()) == (400, {"error": "neither 'from' or 'files' was specified"})
     missing = "sha256:" + "1" * 64
-    r = server.http.post("/api/create", json={"model": "x", "files": {"m.gguf": missing}, "stream": False})
+    r = api.http.post("/api/create", json={"model": "x", "files": {"m.gguf": missing}, "stream": False})
     assert r.status_code == 400
     not_gguf = b"not a gguf file"
     digest = "sha256:" + hashlib.sha256(not_gguf).hexdigest()
-    server.http.post(f"/api/blobs/{digest}", content=not_gguf)
-    r = server.http.post("/api/create", json={"model": "x", "files": {"m.gguf": digest}, "stream": False})
+    api.http.post(f"/api/blobs/{digest}", content=not_gguf)
+    r = api.http.post("/api/create", json={"model": "x", "files": {"m.gguf": digest}, "stream": False})
     assert r.status_code == 400
-    r = server.http.post("/api/create", json={"model": "y", "from": "ghost", "stream": False})
+    r = api.http.post("/api/create", json={"model": "y", "from": "ghost", "stream": False})
     assert r.status_code == 404
-    assert server.http.get("/api/tags").json() == {"models": []}
+    assert api.http.get("/api/tags").json() == {"models": []}
 
 
-def test_create_from_existing_model_streams_status(server: Double) -> None:
-    server.http.post("/api/pull", json={"model": "tinyllama-double", "stream": False})
-    r = server.http.post("/api/create", json={"model": "acme/derived:v1", "from": "tinyllama-double", "system": "hi"})
+def test_create_from_existing_model_streams_status(api: InProcess) -> None:
+    api.http.post("/api/pull", json={"model": "tinyllama-double", "stream": False})
+    r = api.http.post("/api/create", json={"model": "acme/derived:v1", "from": "tinyllama-double", "system": "hi"})
     statuses = [e["status"] for e in ndjson(r.text)]
     assert statuses[0] == "gathering model components" and statuses[-2:] == ["writing manifest", "success"]
     assert any(s.startswith("using existing layer sha256:") for s in statuses)
     assert any(s.startswith("creating new layer sha256:") for s in statuses)
-    names = {m["name"] for m in server.http.get("/api/tags").json()["models"]}
+    names = {m["name"] for m in api.http.get("/api/tags").json()["models"]}
     assert names == {"tinyllama-double:latest", "acme/derived:v1"}
 
 
