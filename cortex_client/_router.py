@@ -287,6 +287,13 @@ class LLMRouter:
                 **common,
             )
 
+    @property
+    def ollama(self) -> OllamaProvider:
+        """The Ollama adapter, also an admin surface: version(), list_models(), pull(name)."""
+        provider = self.providers[LLMProvider.OLLAMA]
+        assert isinstance(provider, OllamaProvider)
+        return provider
+
     @classmethod
     def from_env(cls, **kwargs: Any) -> LLMRouter:
         """A router configured from the environment and the `.env` chain (the real files)."""

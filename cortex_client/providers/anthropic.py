@@ -9,6 +9,7 @@ finish_reason.
 
 from __future__ import annotations
 
+import inspect
 import json
 import threading
 from collections.abc import AsyncIterator, Iterator
@@ -114,11 +115,15 @@ class AnthropicProvider(Provider):
         self._lock = threading.Lock()
         self._client: Any = None
         self._aclient: Any = None
+        self._takes_temperature = False
 
     def _make_client(self, asynchronous: bool) -> Any:
         import anthropic  # noqa: PLC0415 - a slow import; only when Claude is used
 
         cls = anthropic.AsyncAnthropic if asynchronous else anthropic.Anthropic
+        # anthropic 2.x removed `temperature` from messages.create (the API no longer takes it for
+        # current models); older SDKs still take it, so send it only where the SDK knows it.
+        self._takes_temperature = "temperature" in inspect.signature(anthropic.resources.Messages.create).parameters
         timeout = anthropic.Timeout(self.timeouts.cloud_read, connect=self.timeouts.cloud_connect)
         return cls(api_key=self._api_key, base_url=self.pool.endpoints[0].url, max_retries=0, timeout=timeout)
 
@@ -154,8 +159,9 @@ class AnthropicProvider(Provider):
             "model": self.model,
             "messages": messages,
             "max_tokens": request.max_tokens,
-            "temperature": min(max(request.temperature, 0.0), 1.0),  # Claude's range is [0, 1]
         }
+        if self._takes_temperature:
+            params["temperature"] = min(max(request.temperature, 0.0), 1.0)  # Claude's range is [0, 1]
         if system:
             params["system"] = system
         if request.tools:
@@ -213,26 +219,29 @@ class AnthropicProvider(Provider):
         )
 
     def complete(self, request: ChatRequest, endpoint: Endpoint, budget: float) -> LLMResponse:
+        client = self._sync_client()
         params = self._params(request, budget, False)
         try:
-            message = self._sync_client().messages.create(**params)
+            message = client.messages.create(**params)
         except self._sdk_errors() as exc:
             raise self._error(exc, endpoint) from exc
         return self._response(message)
 
     async def acomplete(self, request: ChatRequest, endpoint: Endpoint, budget: float) -> LLMResponse:
+        client = self._async_client()
         params = self._params(request, budget, False)
         try:
-            message = await self._async_client().messages.create(**params)
+            message = await client.messages.create(**params)
         except self._sdk_errors() as exc:
             raise self._error(exc, endpoint) from exc
         return self._response(message)
 
     def stream(self, request: ChatRequest, endpoint: Endpoint, budget: float) -> Iterator[StreamItem]:
+        client = self._sync_client()
         params = self._params(request, budget, True)
         errors = self._sdk_errors()
         try:
-            events = self._sync_client().messages.create(**params)
+            events = client.messages.create(**params)
         except errors as exc:
             raise self._error(exc, endpoint) from exc
         state = _StreamState(self, endpoint)
@@ -245,10 +254,11 @@ class AnthropicProvider(Provider):
         yield state.finish()
 
     async def astream(self, request: ChatRequest, endpoint: Endpoint, budget: float) -> AsyncIterator[StreamItem]:
+        client = self._async_client()
         params = self._params(request, budget, True)
         errors = self._sdk_errors()
         try:
-            events = await self._async_client().messages.create(**params)
+            events = await client.messages.create(**params)
         except errors as exc:
             raise self._error(exc, endpoint) from exc
         state = _StreamState(self, endpoint)

@@ -1,0 +1,341 @@
+"""`cortex-llm`: check the setup (`doctor`), ask one question (`ask`), list and pull Ollama models (`models`).
+
+Startup stays light: httpx is imported only when a command talks to a server, the cloud SDKs only when a
+cloud provider answers a question. Every line printed goes through `_Out`, which removes the
+configured API keys, so no secret reaches the terminal or a log, even when a server echoes one back.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any, TextIO
+
+from . import __version__
+from ._config import SECRET_KEYS, Settings, parse_provider
+from ._defaults import DEFAULT_BASE_URLS
+from ._errors import CortexLLMError
+from ._router import LLMRouter
+from ._types import LLMProvider, TaskType
+from .providers._base import redact
+from .providers.ollama import OllamaProvider, is_cloud_model
+
+# Paths a cloud provider answers cheaply with the key's own permissions, without spending tokens.
+_MODELS_PATH = {"claude": "/v1/models", "kimi_k2": "/models", "openai": "/models"}
+_PROBE_TIMEOUT = 5.0
+_BAR_WIDTH = 30
+
+
+class _Out:
+    """Redacting printer for one command run."""
+
+    def __init__(self, secrets: Iterable[str] = (), stream: TextIO | None = None) -> None:
+        self.secrets = tuple(s for s in secrets if s)
+        self.stream = stream or sys.stdout
+
+    def clean(self, text: str) -> str:
+        return redact(text, self.secrets)
+
+    def line(self, text: str = "") -> None:
+        print(self.clean(text), file=self.stream, flush=True)
+
+    def write(self, text: str) -> None:
+        self.stream.write(self.clean(text))
+        self.stream.flush()
+
+    def error(self, text: str) -> None:
+        print(f"cortex-llm: error: {self.clean(text)}", file=sys.stderr, flush=True)
+
+
+def _ollama(router: LLMRouter) -> OllamaProvider:
+    ollama = router.providers[LLMProvider.OLLAMA]
+    assert isinstance(ollama, OllamaProvider)
+    return ollama
+
+
+def _human_bytes(size: float) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if size < 1000 or unit == "GB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1000
+    return f"{size:.1f} GB"  # unreachable; keeps mypy's return check simple
+
+
+def _model_key(name: str) -> str:
+    """`llama3.2` and `llama3.2:latest` name the same Ollama model."""
+    name = name.strip().lower()
+    return name if ":" in name.rsplit("/", 1)[-1] else f"{name}:latest"
+
+
+# --- doctor ------------------------------------------------------------------------------------------------
+
+
+class _Report:
+    def __init__(self, out: _Out) -> None:
+        self.out = out
+        self.problems = 0
+
+    def row(self, status: str, provider: str, text: str) -> None:
+        if status == "FAIL":
+            self.problems += 1
+        self.out.line(f"  {status:<5} {provider:<8} {text}")
+
+
+def _probe_cloud(provider: LLMProvider, base_url: str, api_key: str) -> tuple[str, str]:
+    """(status, text) for one GET of the provider's model list with the configured key."""
+    import httpx  # noqa: PLC0415 - only doctor needs it directly
+
+    headers = (
+        {"x-api-key": api_key, "anthropic-version": "2023-06-01"}
+        if provider.value == "claude"
+        else {"Authorization": f"Bearer {api_key}"}
+    )
+    url = base_url + _MODELS_PATH[provider.value]
+    try:
+        response = httpx.get(url, headers=headers, timeout=_PROBE_TIMEOUT, trust_env=False)
+    except httpx.HTTPError as exc:
+        return "FAIL", f"{base_url} unreachable ({type(exc).__name__})"
+    if response.status_code == 200:
+        return "ok", f"{base_url} reachable, key accepted"
+    if response.status_code in (401, 403):
+        return "FAIL", f"{base_url} rejected the key (HTTP {response.status_code})"
+    return "FAIL", f"{base_url} answered HTTP {response.status_code}"
+
+
+def _doctor_ollama(router: LLMRouter, report: _Report, required: bool) -> None:
+    ollama = _ollama(router)
+    failed = "FAIL" if required else "warn"
+    wanted = _model_key(ollama.model)
+    for endpoint in ollama.pool.endpoints:
+        try:
+            version = ollama.version(endpoint)
+            names = {_model_key(str(m.get("name", ""))) for m in ollama.list_models(endpoint)}
+        except CortexLLMError as exc:
+            report.row(failed, "ollama", f"{endpoint.url} unreachable: {exc}")
+            continue
+        report.row("ok", "ollama", f"{endpoint.url} version {version or 'unknown'}, {len(names)} model(s)")
+        if wanted in names:
+            report.row("ok", "ollama", f"model {wanted} present")
+        else:
+            report.row(failed, "ollama", f"model {wanted} not pulled (run: cortex-llm models pull {ollama.model})")
+
+
+def _cmd_doctor(args: argparse.Namespace, settings: Settings, out: _Out) -> int:
+    report = _Report(out)
+    out.line("config (highest precedence first: environment, ./.env, ~/.cortex/.env, /etc/cortex/.env)")
+    if not settings.sources:
+        out.line("  no configuration found: using defaults")
+    for key, source in settings.sources.items():
+        value = "<set>" if key in SECRET_KEYS else settings.raw[key]
+        out.line(f"  {key}={value}  (from {source})")
+    for note in settings.unreadable:
+        report.row("FAIL", "config", note)
+    try:
+        router = LLMRouter(settings=settings)
+    except CortexLLMError as exc:
+        report.row("FAIL", "config", str(exc))
+        out.line(f"{report.problems} problem(s)")
+        return 1
+
+    default = router.default_provider.value if router.default_provider else "routing table"
+    out.line(f"providers (default: {default}, local-only: {'yes' if router.local_only else 'no'})")
+    ollama_configured = any(k in settings.sources for k in ("OLLAMA_BASE_URL", "OLLAMA_HOST", "OLLAMA_MODEL"))
+    # A cloud-only setup works without Ollama; then a missing daemon is worth a warning, not a failure.
+    cloud_default = router.default_provider is not None and router.default_provider.is_cloud
+    _doctor_ollama(router, report, required=router.local_only or ollama_configured or not cloud_default)
+    cloud = (
+        (LLMProvider.CLAUDE, settings.anthropic_api_key, settings.anthropic_base_url),
+        (LLMProvider.KIMI_K2, settings.moonshot_api_key, settings.kimi_base_url),
+        (LLMProvider.OPENAI, settings.openai_api_key, settings.openai_base_url),
+    )
+    for provider, api_key, url in cloud:
+        if router.local_only:  # never opens a connection to a cloud provider
+            report.row("skip", provider.value, "local-only mode: not contacted")
+        elif not api_key:
+            report.row("-", provider.value, "not configured (no API key)")
+        else:
+            status, text = _probe_cloud(provider, url or DEFAULT_BASE_URLS[provider], api_key)
+            report.row(status, provider.value, text)
+    out.line(f"{report.problems} problem(s)")
+    return 1 if report.problems else 0
+
+
+# --- ask -----------------------------------------------------------------------------------------------------
+
+
+def _read_prompt(words: list[str]) -> str:
+    return sys.stdin.read() if words == ["-"] else " ".join(words)
+
+
+def _cmd_ask(args: argparse.Namespace, settings: Settings, out: _Out) -> int:
+    prompt = _read_prompt(args.prompt).strip()
+    if not prompt:
+        out.error("the prompt is empty")
+        return 2
+    force = parse_provider(args.provider, "--provider") if args.provider else None
+    messages = [{"role": "system", "content": args.system}] if args.system else []
+    messages.append({"role": "user", "content": prompt})
+    with LLMRouter(settings=settings) as router:
+        chunks = router.stream(
+            messages,
+            task_type=TaskType(args.task),
+            force_provider=force,
+            temperature=args.temperature,
+            max_tokens=args.max_tokens,
+        )
+        for chunk in chunks:
+            if chunk.response is None:
+                out.write(chunk.text)
+                continue
+            r = chunk.response
+            out.line()
+            summary = (
+                f"[{r.provider.value} {r.model}, {r.input_tokens}+{r.output_tokens} tokens, "
+                f"${r.cost_usd:.6f}, {r.latency_seconds:.2f}s]"
+            )
+            _Out(out.secrets, sys.stderr).line(summary)
+    return 0
+
+
+# --- models --------------------------------------------------------------------------------------------------
+
+
+def _cmd_models_list(args: argparse.Namespace, settings: Settings, out: _Out) -> int:
+    ollama = _ollama(LLMRouter(settings=settings))
+    endpoints = ollama.pool.endpoints
+    for endpoint in endpoints:
+        if len(endpoints) > 1:
+            out.line(f"{endpoint.url}:")
+        models = ollama.list_models(endpoint)
+        if not models:
+            out.line("no models (pull one: cortex-llm models pull NAME)")
+            continue
+        out.line(f"{'NAME':<40} {'SIZE':>10}  MODIFIED")
+        for m in models:
+            size = _human_bytes(float(m.get("size") or 0))
+            out.line(f"{m.get('name', '?'):<40} {size:>10}  {str(m.get('modified_at', ''))[:19]}")
+    return 0
+
+
+class _Progress:
+    """Pull progress from Ollama's NDJSON: one bar over all layers (total/completed per digest) on a
+    terminal; on a pipe or log, one plain line per status and per finished layer."""
+
+    def __init__(self, out: _Out, tty: bool) -> None:
+        self.out = out
+        self.tty = tty
+        self.layers: dict[str, tuple[int, int]] = {}  # digest -> (completed, total)
+        self.status = ""
+        self.finished: set[str] = set()
+        self.drawn = False
+
+    def update(self, event: dict[str, Any]) -> None:
+        status = str(event.get("status", ""))
+        digest = event.get("digest")
+        if digest and event.get("total") is not None:
+            self.layers[str(digest)] = (int(event.get("completed") or 0), int(event["total"]))
+        if self.tty:
+            self._draw(status)
+            return
+        if status != self.status and not digest:
+            self.out.line(status)
+        if digest and digest not in self.finished:
+            done, total = self.layers.get(str(digest), (0, -1))
+            if done >= total:
+                self.finished.add(str(digest))
+                self.out.line(f"{status}: {_human_bytes(total)} done")
+        self.status = status
+
+    def _draw(self, status: str) -> None:
+        done = sum(c for c, _ in self.layers.values())
+        total = sum(t for _, t in self.layers.values())
+        if total:
+            filled = int(_BAR_WIDTH * done / total)
+            bar = "#" * filled + "-" * (_BAR_WIDTH - filled)
+            text = f"{status:<28} [{bar}] {100 * done // total:3d}% {_human_bytes(done)}/{_human_bytes(total)}"
+        else:
+            text = status
+        self.out.write(f"\r{text:<80}")
+        self.drawn = True
+
+    def close(self) -> None:
+        if self.drawn:
+            self.out.write("\n")
+
+
+def _cmd_models_pull(args: argparse.Namespace, settings: Settings, out: _Out) -> int:
+    ollama = _ollama(LLMRouter(settings=settings))
+    if ollama.local_only and is_cloud_model(args.name):
+        out.error(f"{args.name!r} runs on ollama.com; refused in local-only mode")
+        return 1
+    for endpoint in ollama.pool.endpoints:
+        if len(ollama.pool.endpoints) > 1:
+            out.line(f"{endpoint.url}:")
+        progress = _Progress(out, sys.stdout.isatty())
+        try:
+            for event in ollama.pull(args.name, endpoint):
+                progress.update(event)
+        finally:
+            progress.close()
+    return 0
+
+
+# --- entry point ---------------------------------------------------------------------------------------------
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="cortex-llm", description="Cortex LLM router: check, ask, manage models.")
+    parser.add_argument("--version", action="version", version=f"cortex-llm {__version__}")
+    parser.add_argument(
+        "--etc-dir",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="system configuration directory holding .env (default: /etc/cortex)",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    doctor = sub.add_parser("doctor", help="check configuration, providers and models; non-zero exit on problems")
+    doctor.set_defaults(func=_cmd_doctor)
+
+    ask = sub.add_parser("ask", help="ask one question; the answer is streamed")
+    ask.add_argument("prompt", nargs="+", help="the prompt; '-' reads it from stdin")
+    ask.add_argument("--provider", help="use exactly this provider, no fallback (ollama|claude|kimi_k2|openai)")
+    ask.add_argument("--system", help="system prompt")
+    ask.add_argument("--task", default="user_chat", choices=[t.value for t in TaskType], help="task type for routing")
+    ask.add_argument("--max-tokens", type=int, default=4096)
+    ask.add_argument("--temperature", type=float, default=0.7)
+    ask.set_defaults(func=_cmd_ask)
+
+    models = sub.add_parser("models", help="list local Ollama models (default) or pull one")
+    models.set_defaults(func=_cmd_models_list)
+    models_sub = models.add_subparsers(dest="models_command", metavar="{list,pull}")
+    models_sub.add_parser("list", help="list installed models").set_defaults(func=_cmd_models_list)
+    pull = models_sub.add_parser("pull", help="pull a model, with progress")
+    pull.add_argument("name", help="model name, e.g. llama3.2:1b")
+    pull.set_defaults(func=_cmd_models_pull)
+    return parser
+
+
+Command = Callable[[argparse.Namespace, Settings, _Out], int]
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    out = _Out()
+    try:
+        settings = Settings.load(etc_dir=args.etc_dir)
+        out.secrets = settings.secrets()
+        command: Command = args.func
+        return command(args, settings, out)
+    except CortexLLMError as exc:  # messages may quote a server: _Out redacts them
+        out.error(str(exc))
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
