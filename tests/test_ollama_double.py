@@ -181,6 +181,7 @@ def test_archive_format_follows_version(releases: Path) -> None:
     assert (releases / NEW / "ollama-linux-amd64.tar.zst").read_bytes()[:4] == b"\x28\xb5\x2f\xfd"  # zstd
     assert builder.archive_name("0.13.99", "amd64").endswith(".tgz")
     assert builder.archive_name("0.14.0", "amd64").endswith(".tar.zst")
+    assert builder.archive_name("0.14.0-rc2", "amd64").endswith(".tar.zst")
 
 
 @pytest.mark.parametrize(("version", "ext", "cuda"), [(OLD, "tgz", "cuda_v12"), (NEW, "tar.zst", "cuda_v13")])

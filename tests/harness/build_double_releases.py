@@ -36,7 +36,7 @@ DEFAULT_VERSIONS = ["0.13.4", "0.13.5", "0.34.2", "0.34.3"]
 ARCHES = ["amd64", "arm64"]
 ZSTD_FROM = (0, 14, 0)
 MTIME = 1_700_000_000  # fixed so archives are reproducible
-VERSION_RE = re.compile(r"^(\d+)\.(\d+)\.(\d+)$")
+VERSION_RE = re.compile(r"^(\d+)\.(\d+)\.(\d+)(?:-rc\d+)?$")  # release candidates too, e.g. 0.14.0-rc1
 
 
 def load_double() -> ModuleType:
@@ -52,7 +52,7 @@ def load_double() -> ModuleType:
 def parse_version(text: str) -> tuple[int, int, int]:
     m = VERSION_RE.match(text)
     if not m:
-        raise ValueError(f"invalid version {text!r}: expected X.Y.Z, e.g. 0.13.5")
+        raise ValueError(f"invalid version {text!r}: expected X.Y.Z or X.Y.Z-rcN, e.g. 0.13.5")
     major, minor, patch = (int(g) for g in m.groups())
     return major, minor, patch
 
