@@ -20,7 +20,7 @@ from ._errors import CortexLLMError
 from ._router import LLMRouter
 from ._types import LLMProvider, TaskType
 from .providers._base import redact
-from .providers.ollama import OllamaProvider, is_cloud_model
+from .providers.ollama import is_cloud_model
 
 # Paths a cloud provider answers cheaply with the key's own permissions, without spending tokens.
 _MODELS_PATH = {"claude": "/v1/models", "kimi_k2": "/models", "openai": "/models"}
@@ -47,12 +47,6 @@ class _Out:
 
     def error(self, text: str) -> None:
         print(f"cortex-llm: error: {self.clean(text)}", file=sys.stderr, flush=True)
-
-
-def _ollama(router: LLMRouter) -> OllamaProvider:
-    ollama = router.providers[LLMProvider.OLLAMA]
-    assert isinstance(ollama, OllamaProvider)
-    return ollama
 
 
 def _human_bytes(size: float) -> str:
@@ -105,7 +99,7 @@ def _probe_cloud(provider: LLMProvider, base_url: str, api_key: str) -> tuple[st
 
 
 def _doctor_ollama(router: LLMRouter, report: _Report, required: bool) -> None:
-    ollama = _ollama(router)
+    ollama = router.ollama
     failed = "FAIL" if required else "warn"
     wanted = _model_key(ollama.model)
     for endpoint in ollama.pool.endpoints:
@@ -203,7 +197,7 @@ def _cmd_ask(args: argparse.Namespace, settings: Settings, out: _Out) -> int:
 
 
 def _cmd_models_list(args: argparse.Namespace, settings: Settings, out: _Out) -> int:
-    ollama = _ollama(LLMRouter(settings=settings))
+    ollama = LLMRouter(settings=settings).ollama
     endpoints = ollama.pool.endpoints
     for endpoint in endpoints:
         if len(endpoints) > 1:
@@ -266,7 +260,7 @@ class _Progress:
 
 
 def _cmd_models_pull(args: argparse.Namespace, settings: Settings, out: _Out) -> int:
-    ollama = _ollama(LLMRouter(settings=settings))
+    ollama = LLMRouter(settings=settings).ollama
     if ollama.local_only and is_cloud_model(args.name):
         out.error(f"{args.name!r} runs on ollama.com; refused in local-only mode")
         return 1

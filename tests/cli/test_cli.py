@@ -1,0 +1,334 @@
+"""`cortex-llm` end to end: the console script against real loopback servers (the Ollama test double and the
+router's fakes of the cloud wire formats), in an isolated home so the developer's config is never read."""
+
+from __future__ import annotations
+
+import os
+import pty
+import re
+import select
+import subprocess
+import sys
+
+import pytest
+from client.fakes import ConnectionRecorder, FakeAnthropic, FakeOpenAI, Reply, closed_port_url
+
+from .conftest import CLI, DOUBLE_MODEL, Home, OllamaDouble
+
+SECRETS = {
+    "ANTHROPIC_API_KEY": "sk-ant-SECRET-claude-0123456789",
+    "MOONSHOT_API_KEY": "sk-SECRET-moonshot-0123456789",
+    "OPENAI_API_KEY": "sk-proj-SECRET-openai-0123456789",
+}
+
+
+def assert_no_secret(*texts: str) -> None:
+    for text in texts:
+        for secret in SECRETS.values():
+            assert secret not in text
+            assert secret[:12] not in text  # nor the truncated form servers like to echo
+
+
+def imported_modules(*args: str) -> set[str]:
+    """Modules the CLI imports for `args`, from `python -X importtime` (stderr)."""
+    proc = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "cortex_client.cli", *args],
+        capture_output=True,
+        text=True,
+        check=False,
+        env={**os.environ, "HOME": "/nonexistent"},
+    )
+    return {line.rsplit("|", 1)[-1].strip() for line in proc.stderr.splitlines() if "|" in line}
+
+
+# --- startup -------------------------------------------------------------------------------------------------
+
+
+def test_help_imports_no_http_stack_or_sdk() -> None:
+    modules = imported_modules("--help")
+    assert "cortex_client._router" in modules  # the probe itself works
+    assert not {"httpx", "openai", "anthropic"} & modules
+
+
+def test_models_command_needs_no_cloud_sdk(user: Home, ollama_ready: OllamaDouble) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "cortex_client.cli", "--etc-dir", str(user.etc), "models"],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=user.cwd,
+        env={"PATH": os.environ["PATH"], "HOME": str(user.home), "OLLAMA_BASE_URL": ollama_ready.url},
+    )
+    assert proc.returncode == 0, proc.stderr
+    modules = {line.rsplit("|", 1)[-1].strip() for line in proc.stderr.splitlines() if "|" in line}
+    assert "httpx" in modules
+    assert not {"openai", "anthropic"} & modules
+
+
+def test_console_script_version(user: Home) -> None:
+    proc = user.run("--version")
+    assert proc.returncode == 0
+    assert re.fullmatch(r"cortex-llm \d+\.\d+\.\d+\n", proc.stdout)
+
+
+# --- doctor --------------------------------------------------------------------------------------------------
+
+
+def test_doctor_local_only_healthy_and_never_contacts_the_cloud(user: Home, ollama_ready: OllamaDouble) -> None:
+    recorder = ConnectionRecorder()
+    try:
+        env = {
+            **SECRETS,
+            "CORTEX_LOCAL_ONLY": "true",
+            "OLLAMA_BASE_URL": ollama_ready.url,
+            "OLLAMA_MODEL": DOUBLE_MODEL,
+            "ANTHROPIC_BASE_URL": recorder.url,
+            "KIMI_BASE_URL": recorder.url + "/v1",
+            "OPENAI_BASE_URL": recorder.url + "/v1",
+        }
+        proc = user.run("doctor", env=env)
+    finally:
+        recorder.close()
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    out = proc.stdout
+    assert "local-only: yes" in out
+    assert f"ok    ollama   {ollama_ready.url} version 0.0.0, 2 model(s)" in out
+    assert f"model {DOUBLE_MODEL}:latest present" in out
+    for provider in ("claude", "kimi_k2", "openai"):
+        assert f"skip  {provider}" in out
+    assert "ANTHROPIC_API_KEY=<set>  (from environment)" in out
+    assert "0 problem(s)" in out
+    assert recorder.connections == 0
+    assert_no_secret(proc.stdout, proc.stderr)
+
+
+def test_doctor_reports_missing_model(user: Home, ollama_empty: OllamaDouble) -> None:
+    proc = user.run("doctor", env={"OLLAMA_BASE_URL": ollama_empty.url, "OLLAMA_MODEL": "llama3.2"})
+    assert proc.returncode == 1
+    assert "FAIL  ollama   model llama3.2:latest not pulled (run: cortex-llm models pull llama3.2)" in proc.stdout
+    assert "1 problem(s)" in proc.stdout
+
+
+def test_doctor_reports_ollama_down(user: Home) -> None:
+    url = closed_port_url()
+    proc = user.run("doctor", env={"OLLAMA_BASE_URL": url})
+    assert proc.returncode == 1
+    assert f"FAIL  ollama   {url} unreachable" in proc.stdout
+
+
+def test_doctor_probes_cloud_keys_and_never_prints_them(user: Home, ollama_ready: OllamaDouble) -> None:
+    rejecting = FakeOpenAI()
+    # A server that echoes the key it rejected (as OpenAI does: "Incorrect API key provided: sk-proj-...").
+    echo = {"error": {"message": f"Incorrect API key provided: {SECRETS['MOONSHOT_API_KEY']}"}}
+    rejecting.queue(Reply.fail(401, body=echo))
+    try:
+        env = {
+            "OLLAMA_BASE_URL": ollama_ready.url,
+            "OLLAMA_MODEL": DOUBLE_MODEL,
+            "MOONSHOT_API_KEY": SECRETS["MOONSHOT_API_KEY"],
+            "KIMI_BASE_URL": rejecting.url + "/v1",
+            # Ollama's own OpenAI-compatible /v1/models answers like OpenAI's
+            "OPENAI_API_KEY": SECRETS["OPENAI_API_KEY"],
+            "OPENAI_BASE_URL": ollama_ready.url + "/v1",
+        }
+        proc = user.run("doctor", env=env)
+    finally:
+        rejecting.close()
+    assert proc.returncode == 1
+    assert f"FAIL  kimi_k2  {rejecting.url}/v1 rejected the key (HTTP 401)" in proc.stdout
+    assert f"ok    openai   {ollama_ready.url}/v1 reachable, key accepted" in proc.stdout
+    assert "-     claude   not configured (no API key)" in proc.stdout
+    seen = rejecting.requests[0]
+    assert (seen.method, seen.path) == ("GET", "/v1/models")
+    assert seen.headers["Authorization"] == f"Bearer {SECRETS['MOONSHOT_API_KEY']}"
+    assert_no_secret(proc.stdout, proc.stderr)
+
+
+def test_doctor_probes_anthropic_with_its_headers(user: Home, ollama_ready: OllamaDouble) -> None:
+    fake = FakeAnthropic()
+    fake.queue(Reply.fail(403))
+    try:
+        env = {
+            "OLLAMA_BASE_URL": ollama_ready.url,
+            "OLLAMA_MODEL": DOUBLE_MODEL,
+            "ANTHROPIC_API_KEY": SECRETS["ANTHROPIC_API_KEY"],
+            "ANTHROPIC_BASE_URL": fake.url,
+        }
+        proc = user.run("doctor", env=env)
+    finally:
+        fake.close()
+    assert proc.returncode == 1
+    assert f"FAIL  claude   {fake.url} rejected the key (HTTP 403)" in proc.stdout
+    seen = fake.requests[0]
+    assert seen.path == "/v1/models"
+    assert seen.headers["x-api-key"] == SECRETS["ANTHROPIC_API_KEY"]
+    assert "anthropic-version" in seen.headers
+    assert_no_secret(proc.stdout, proc.stderr)
+
+
+def test_doctor_shows_which_env_file_won(user: Home, ollama_ready: OllamaDouble) -> None:
+    user.write_env(user.etc, OLLAMA_MODEL="from-etc", CORTEX_PROVIDER="ollama", OLLAMA_BASE_URL=ollama_ready.url)
+    home_env = user.write_env(user.home / ".cortex", OLLAMA_MODEL=DOUBLE_MODEL)
+    cwd_env = user.write_env(user.cwd, OPENAI_API_KEY=SECRETS["OPENAI_API_KEY"], CORTEX_LOCAL_ONLY="yes")
+    proc = user.run("doctor")
+    assert proc.returncode == 0, proc.stdout
+    assert f"OLLAMA_MODEL={DOUBLE_MODEL}  (from {home_env})" in proc.stdout
+    assert f"CORTEX_PROVIDER=ollama  (from {user.etc / '.env'})" in proc.stdout
+    assert f"OPENAI_API_KEY=<set>  (from {cwd_env})" in proc.stdout
+    assert "providers (default: ollama, local-only: yes)" in proc.stdout
+    assert_no_secret(proc.stdout, proc.stderr)
+
+
+def test_doctor_bad_config_is_a_clear_error(user: Home) -> None:
+    proc = user.run("doctor", env={"CORTEX_PROVIDER": "gemini"})
+    assert proc.returncode == 1
+    assert "cortex-llm: error: CORTEX_PROVIDER must be one of" in proc.stderr
+
+
+def test_doctor_cloud_default_in_local_only_mode_is_a_problem(user: Home, ollama_ready: OllamaDouble) -> None:
+    env = {"CORTEX_PROVIDER": "claude", "CORTEX_LOCAL_ONLY": "true", "OLLAMA_BASE_URL": ollama_ready.url}
+    proc = user.run("doctor", env=env)
+    assert proc.returncode == 1
+    assert "FAIL  config" in proc.stdout
+    assert "local-only" in proc.stdout
+
+
+# --- ask -----------------------------------------------------------------------------------------------------
+
+
+def test_ask_streams_the_answer_and_a_summary(user: Home, ollama_ready: OllamaDouble) -> None:
+    env = {"OLLAMA_BASE_URL": ollama_ready.url, "OLLAMA_MODEL": DOUBLE_MODEL, "CORTEX_PROVIDER": "ollama"}
+    proc = user.run("ask", "what", "is", "nginx?", env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == "Test double reply to: what is nginx?\n"
+    assert re.fullmatch(
+        rf"\[ollama {DOUBLE_MODEL}(:latest)?, \d+\+\d+ tokens, \$0\.000000, \d+\.\d\ds\]\n", proc.stderr
+    ), proc.stderr
+
+
+def test_ask_reads_the_prompt_from_stdin(user: Home, ollama_ready: OllamaDouble) -> None:
+    env = {"OLLAMA_BASE_URL": ollama_ready.url, "OLLAMA_MODEL": DOUBLE_MODEL, "CORTEX_LOCAL_ONLY": "1"}
+    proc = user.run("ask", "-", env=env, stdin="explain systemd\n")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == "Test double reply to: explain systemd\n"
+
+
+def test_ask_rejects_an_empty_prompt(user: Home) -> None:
+    proc = user.run("ask", "-", stdin="  \n")
+    assert proc.returncode == 2
+    assert "the prompt is empty" in proc.stderr
+
+
+def test_ask_refuses_a_cloud_provider_in_local_only_mode(user: Home) -> None:
+    recorder = ConnectionRecorder()
+    try:
+        env = {**SECRETS, "CORTEX_LOCAL_ONLY": "true", "ANTHROPIC_BASE_URL": recorder.url}
+        proc = user.run("ask", "--provider", "claude", "hi", env=env)
+    finally:
+        recorder.close()
+    assert proc.returncode == 1
+    assert "local-only" in proc.stderr
+    assert recorder.connections == 0
+
+
+def test_ask_failure_is_reported_without_secrets(user: Home) -> None:
+    fake = FakeOpenAI()
+    fake.queue(Reply.fail(401, body={"error": {"message": f"bad key {SECRETS['OPENAI_API_KEY']}"}}))
+    try:
+        env = {
+            "OPENAI_API_KEY": SECRETS["OPENAI_API_KEY"],
+            "OPENAI_BASE_URL": fake.url + "/v1",
+            "OLLAMA_BASE_URL": closed_port_url(),
+        }
+        proc = user.run("ask", "--provider", "openai", "hi", env=env)
+    finally:
+        fake.close()
+    assert proc.returncode == 1
+    assert proc.stderr.startswith("cortex-llm: error: ")
+    assert "401" in proc.stderr
+    assert_no_secret(proc.stdout, proc.stderr)
+
+
+# --- models --------------------------------------------------------------------------------------------------
+
+
+def test_models_lists_installed_models(user: Home, ollama_ready: OllamaDouble) -> None:
+    proc = user.run("models", env={"OLLAMA_BASE_URL": ollama_ready.url})
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert lines[0].split() == ["NAME", "SIZE", "MODIFIED"]
+    assert sorted(line.split()[0] for line in lines[1:]) == ollama_ready.models()
+    assert proc.stdout == user.run("models", "list", env={"OLLAMA_BASE_URL": ollama_ready.url}).stdout
+
+
+def test_models_list_empty(user: Home, ollama_empty: OllamaDouble) -> None:
+    proc = user.run("models", env={"OLLAMA_BASE_URL": ollama_empty.url})
+    assert proc.returncode == 0
+    assert "no models" in proc.stdout
+
+
+def test_pull_plain_progress_when_not_a_tty(user: Home, ollama_empty: OllamaDouble) -> None:
+    proc = user.run("models", "pull", DOUBLE_MODEL, env={"OLLAMA_BASE_URL": ollama_empty.url})
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert lines[0] == "pulling manifest"
+    layers = [line for line in lines if re.fullmatch(r"pulling [0-9a-f]{12}: [\d.]+ (B|KB|MB) done", line)]
+    assert len(layers) >= 2  # the model blob and its params, at least
+    assert lines[-3:] == ["verifying sha256 digest", "writing manifest", "success"]
+    assert "\r" not in proc.stdout
+    assert ollama_empty.models() == [f"{DOUBLE_MODEL}:latest"]
+
+
+def test_pull_draws_a_progress_bar_on_a_tty(user: Home, ollama_empty: OllamaDouble) -> None:
+    master, slave = pty.openpty()
+    env = {"PATH": os.environ["PATH"], "HOME": str(user.home), "OLLAMA_BASE_URL": ollama_empty.url}
+    proc = subprocess.Popen(
+        [str(CLI), "--etc-dir", str(user.etc), "models", "pull", DOUBLE_MODEL],
+        stdout=slave,
+        stderr=slave,
+        cwd=user.cwd,
+        env=env,
+    )
+    os.close(slave)
+    output = b""
+    while True:
+        ready, _, _ = select.select([master], [], [], 30)
+        if not ready:
+            break
+        try:
+            data = os.read(master, 4096)
+        except OSError:  # EIO: the child closed the terminal
+            break
+        if not data:
+            break
+        output += data
+    os.close(master)
+    assert proc.wait(timeout=30) == 0, output
+    text = output.decode()
+    assert "\r" in text
+    assert re.search(r"\[#{30}\] 100%", text)
+    assert text.rstrip().rsplit("\r", 1)[-1].startswith("success")  # the last redraw
+    assert ollama_empty.models() == [f"{DOUBLE_MODEL}:latest"]
+
+
+def test_pull_of_an_unknown_model_fails_clearly(user: Home, ollama_empty: OllamaDouble) -> None:
+    proc = user.run("models", "pull", "no-such-model", env={"OLLAMA_BASE_URL": ollama_empty.url})
+    assert proc.returncode == 1
+    assert "cortex-llm: error:" in proc.stderr
+    assert "file does not exist" in proc.stderr
+    assert ollama_empty.models() == []
+
+
+def test_pull_of_a_cloud_model_is_refused_in_local_only_mode(user: Home, ollama_empty: OllamaDouble) -> None:
+    env = {"OLLAMA_BASE_URL": ollama_empty.url, "CORTEX_LOCAL_ONLY": "true"}
+    proc = user.run("models", "pull", "gpt-oss:120b-cloud", env=env)
+    assert proc.returncode == 1
+    assert "refused in local-only mode" in proc.stderr
+    assert ollama_empty.models() == []
+
+
+@pytest.mark.parametrize("args", [["models", "pull"], ["ask"], ["frobnicate"]])
+def test_usage_errors_exit_2(user: Home, args: list[str]) -> None:
+    proc = user.run(*args)
+    assert proc.returncode == 2
+    assert "usage: cortex-llm" in proc.stderr
