@@ -44,7 +44,7 @@ DEFAULT_BASE_URLS: dict[LLMProvider, str] = {
 # Sources: research/router.md section 4 (Portkey-AI/models pricing, provider docs).
 PRICES_AS_OF = "2026-08"
 DEFAULT_MODELS: dict[LLMProvider, str] = {
-    LLMProvider.CLAUDE: "claude-sonnet-4-5-20250929",
+    LLMProvider.CLAUDE: "claude-sonnet-4-6",
     LLMProvider.KIMI_K2: "kimi-k2.6",
     LLMProvider.OPENAI: "gpt-4o-mini",
     LLMProvider.OLLAMA: "llama3.2",
@@ -61,6 +61,10 @@ PRICES: dict[str, tuple[float, float]] = {
     "claude-opus-4-1-20250805": (15.0, 75.0),
     "claude-opus-4-20250514": (15.0, 75.0),
     "claude-opus-4-5-20251101": (5.0, 25.0),
+    "claude-opus-4-6": (5.0, 25.0),
+    "claude-opus-4-7": (5.0, 25.0),
+    "claude-sonnet-5": (2.0, 10.0),
+    "claude-opus-5": (5.0, 25.0),
     "claude-3-5-haiku-20241022": (0.8, 4.0),
     "kimi-k2-0711-preview": (0.6, 2.5),
     "kimi-k2-0905-preview": (0.6, 2.5),

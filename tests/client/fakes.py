@@ -31,6 +31,7 @@ class Reply:
     cut_after: int | None = None  # stream: drop the connection after this many text chunks
     error_after: int | None = None  # stream: send an error event after this many text chunks
     tool: tuple[str, dict[str, Any]] | None = None  # answer with one call of this tool instead of text
+    extra: dict[str, Any] = field(default_factory=dict)  # Ollama: extra fields on the final object
 
     @classmethod
     def fail(cls, status: int, headers: dict[str, str] | None = None, body: Any = None) -> Reply:
@@ -116,7 +117,7 @@ class FakeServer:
         self.max_in_flight = 0
         self._server = _Server(("127.0.0.1", 0), _Handler)
         self._server.fake = self
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True)
         self._thread.start()
 
     @property
@@ -224,6 +225,7 @@ class FakeOllama(FakeServer):
             "eval_duration": 500_000_000,
             "load_duration": 1000,
             "total_duration": 600_000_000,
+            **reply.extra,
         }
 
     def _chat(self, handler: _Handler, body: dict[str, Any], reply: Reply) -> None:
@@ -336,7 +338,7 @@ class FakeAnthropic(FakeServer):
         if not path.endswith("/v1/messages"):
             handler.send_json(404, self.error_body(404))
             return
-        model = body.get("model", "claude-sonnet-4-5-20250929")
+        model = body.get("model", "claude-sonnet-4-6")
         blocks: list[dict[str, Any]] = [{"type": "text", "text": reply.text}]
         stop = "end_turn"
         if reply.tool is not None:
