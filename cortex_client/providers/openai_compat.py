@@ -219,10 +219,9 @@ class _StreamState:
         if getattr(chunk, "usage", None):
             self.usage = chunk.usage
         for choice in chunk.choices or ():
-            if getattr(choice, "usage", None):  # Moonshot puts usage on the final choice
-                self.usage = choice.usage
-            if isinstance(getattr(choice, "usage", None), dict):
-                self.usage = _Usage(choice.usage)
+            usage = getattr(choice, "usage", None)  # Moonshot puts usage on the final choice
+            if usage:
+                self.usage = _Usage(usage) if isinstance(usage, dict) else usage
             if choice.finish_reason:
                 self.finish_reason = choice.finish_reason
             delta = choice.delta

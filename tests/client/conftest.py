@@ -38,7 +38,7 @@ def openai_fake() -> Iterator[FakeOpenAI]:
 
 @pytest.fixture
 def kimi_fake() -> Iterator[FakeOpenAI]:
-    fake = FakeOpenAI()
+    fake = FakeOpenAI(usage_in_choice=True)
     yield fake
     fake.close()
 

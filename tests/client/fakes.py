@@ -98,6 +98,9 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True
     fake: FakeServer
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        pass  # a client that timed out and left is part of the script, not a fake failure
+
     def process_request(self, request: Any, client_address: Any) -> None:
         with self.fake.lock:
             self.fake.connections += 1
@@ -272,6 +275,10 @@ class FakeOpenAI(FakeServer):
 
     model = "gpt-4o-mini"
 
+    def __init__(self, usage_in_choice: bool = False) -> None:
+        super().__init__()
+        self.usage_in_choice = usage_in_choice  # Moonshot's stream puts usage on the last choice
+
     def stream_error(self) -> bytes:
         return _sse({"error": {"message": "fake: upstream overloaded", "type": "server_error"}})
 
@@ -317,7 +324,10 @@ class FakeOpenAI(FakeServer):
                 handler.chunk(_sse({**chunk_base, "choices": [{"index": 0, "delta": delta, "finish_reason": None}]}))
         elif not self.stream_pieces(handler, reply, encode):
             return
-        handler.chunk(_sse({**chunk_base, "choices": [{"index": 0, "delta": {}, "finish_reason": finish}]}))
+        last: dict[str, Any] = {"index": 0, "delta": {}, "finish_reason": finish}
+        if self.usage_in_choice:
+            last["usage"] = usage
+        handler.chunk(_sse({**chunk_base, "choices": [last]}))
         if (body.get("stream_options") or {}).get("include_usage"):
             handler.chunk(_sse({**chunk_base, "choices": [], "usage": usage}))
         handler.chunk(_sse("[DONE]"))
