@@ -1,0 +1,199 @@
+#!/usr/bin/env python3
+"""cortex_client benchmarks: each target is a ratio or a difference of two things measured side by side,
+interleaved, in one run (so machine load hits both alike), reported as medians.
+
+  import      `import cortex_client` vs a bare `python -c pass` (subprocesses); openai/anthropic not imported
+  overhead    LLMRouter.complete vs the bare openai SDK, same loopback fake OpenAI server (overhead dominates)
+  failover    answer time when the primary (Ollama) refuses the connection vs the secondary alone
+  breaker     time per call while a dead provider's breaker is open vs a chain without that provider
+
+Usage: .venv/bin/python tests/bench/client_bench.py [--rounds N]   (exit status 1 if a target fails)
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/: the router's loopback fakes
+
+from client import fakes
+from client.fakes import FakeOpenAI, closed_port_url
+
+from cortex_client import BreakerPolicy, LLMProvider, LLMRouter, Settings
+
+MESSAGES = [{"role": "user", "content": "ping"}]
+# TODO(remove when fakes.py sets it): without TCP_NODELAY each fake reply waits ~40 ms for a delayed ACK,
+# which would drown the router's overhead in Nagle noise.
+fakes._Handler.disable_nagle_algorithm = True
+results: list[tuple[str, str, bool]] = []
+
+
+def target(name: str, measured: str, ok: bool) -> None:
+    results.append((name, measured, ok))
+    print(f"{'PASS' if ok else 'FAIL'}  {name}: {measured}")
+
+
+def interleaved(a: Callable[[], object], b: Callable[[], object], rounds: int) -> tuple[float, float]:
+    """Median seconds of a() and b(), alternating which goes first so neither gets a warmer machine."""
+    times_a: list[float] = []
+    times_b: list[float] = []
+    for i in range(rounds):
+        for fn, times in ((a, times_a), (b, times_b)) if i % 2 == 0 else ((b, times_b), (a, times_a)):
+            start = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - start)
+    return statistics.median(times_a), statistics.median(times_b)
+
+
+def bench_import(rounds: int) -> None:
+    def run(code: str) -> Callable[[], object]:
+        return lambda: subprocess.run([sys.executable, "-c", code], check=True)
+
+    bare, imported = interleaved(run("pass"), run("import cortex_client"), rounds)
+    ratio = imported / bare
+    target(
+        "import cortex_client <= 5x bare interpreter start",
+        f"{imported * 1000:.1f} ms vs {bare * 1000:.1f} ms = {ratio:.2f}x ({rounds} runs each, median)",
+        ratio <= 5.0,
+    )
+    probe = "import sys, cortex_client; print(*(m for m in ('openai', 'anthropic', 'httpx') if m in sys.modules))"
+    loaded = subprocess.run([sys.executable, "-c", probe], check=True, capture_output=True, text=True).stdout.split()
+    target(
+        "import cortex_client loads neither openai nor anthropic",
+        f"heavy modules loaded: {loaded or 'none'}",
+        not {"openai", "anthropic"} & set(loaded),
+    )
+
+
+def isolated_settings() -> Settings:
+    empty = Path(tempfile.mkdtemp(prefix="cortex-bench-"))
+    return Settings.load(environ={}, cwd=empty, home=empty, etc_dir=empty)
+
+
+def router(
+    settings: Settings, fake: FakeOpenAI, ollama_url: str, default: LLMProvider, breaker: BreakerPolicy | None = None
+) -> LLMRouter:
+    return LLMRouter(
+        openai_api_key="sk-bench",
+        openai_base_url=fake.url + "/v1",
+        ollama_base_url=ollama_url,
+        default_provider=default,
+        settings=settings,
+        breaker=breaker,
+    )
+
+
+def bench_overhead(settings: Settings, fake: FakeOpenAI, rounds: int) -> None:
+    import openai
+
+    sdk = openai.OpenAI(api_key="sk-bench", base_url=fake.url + "/v1", max_retries=0)
+    r = router(settings, fake, closed_port_url(), LLMProvider.OPENAI)
+    model = r.models[LLMProvider.OPENAI]
+
+    def bare() -> object:
+        return sdk.chat.completions.create(model=model, messages=MESSAGES, temperature=0.7, max_tokens=4096)
+
+    def routed() -> object:
+        return r.complete(MESSAGES)
+
+    for _ in range(20):  # warm both connections and code paths
+        bare()
+        routed()
+    t_sdk, t_router = interleaved(bare, routed, rounds)
+    ratio = t_router / t_sdk
+    target(
+        "LLMRouter.complete overhead <= 1.10x bare openai SDK",
+        f"{t_router * 1000:.3f} ms vs {t_sdk * 1000:.3f} ms per call = {ratio:.3f}x "
+        f"(+{(t_router - t_sdk) * 1e6:.0f} us; {rounds} calls each, median)",
+        ratio <= 1.10,
+    )
+    sdk.close()
+    r.close()
+
+
+def bench_failover(settings: Settings, fake: FakeOpenAI, rounds: int) -> None:
+    refused = closed_port_url()
+
+    # A fresh router per call: the first request of a process meets the refused port (later ones would
+    # find the breaker open, measured below).
+    def call(default: LLMProvider) -> Callable[[], object]:
+        def run() -> object:
+            with router(settings, fake, refused, default) as r:
+                response = r.complete(MESSAGES)
+            assert response.provider is LLMProvider.OPENAI
+            if default is LLMProvider.OLLAMA:
+                assert [a.outcome for a in response.attempts] == ["connect", "ok"], response.attempts
+            return response
+
+        return run
+
+    call(LLMProvider.OPENAI)()  # import the SDK outside the measurement
+    t_alone, t_failover = interleaved(call(LLMProvider.OPENAI), call(LLMProvider.OLLAMA), rounds)
+    added = (t_failover - t_alone) * 1000
+    target(
+        "refused primary adds <= 10 ms before the secondary answers",
+        f"+{added:.2f} ms ({t_failover * 1000:.2f} ms vs secondary alone {t_alone * 1000:.2f} ms; "
+        f"{rounds} requests each, median)",
+        added <= 10.0,
+    )
+
+
+def bench_breaker(settings: Settings, fake: FakeOpenAI, rounds: int) -> None:
+    dead = router(settings, fake, closed_port_url(), LLMProvider.OLLAMA, breaker=BreakerPolicy(cooldown=3600.0))
+    alone = router(settings, fake, closed_port_url(), LLMProvider.OPENAI)
+    first = dead.complete(MESSAGES)  # the refused connection opens Ollama's breaker
+    assert [a.outcome for a in first.attempts] == ["connect", "ok"], first.attempts
+
+    def with_open_breaker() -> object:
+        response = dead.complete(MESSAGES)
+        assert response.attempts[0].outcome.startswith("skipped: circuit open"), response.attempts
+        return response
+
+    def without() -> object:
+        return alone.complete(MESSAGES)
+
+    for _ in range(20):
+        with_open_breaker()
+        without()
+    t_alone, t_open = interleaved(without, with_open_breaker, rounds)
+    added = (t_open - t_alone) * 1000
+    target(
+        "open breaker adds <= 1 ms per call",
+        f"+{added:.3f} ms ({t_open * 1000:.3f} ms vs {t_alone * 1000:.3f} ms without the dead provider; "
+        f"{rounds} calls each, median)",
+        added <= 1.0,
+    )
+    dead.close()
+    alone.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--rounds", type=int, default=300, help="calls per side for the per-call benchmarks")
+    args = parser.parse_args(argv)
+    if args.rounds < 10:
+        parser.error("--rounds must be at least 10")
+    print(f"python {sys.version.split()[0]} on {sys.platform}; rounds={args.rounds}")
+    bench_import(max(args.rounds // 10, 10))
+    settings = isolated_settings()
+    fake = FakeOpenAI()
+    try:
+        bench_overhead(settings, fake, args.rounds)
+        bench_failover(settings, fake, max(args.rounds // 6, 10))
+        bench_breaker(settings, fake, args.rounds)
+    finally:
+        fake.close()
+    failed = [name for name, _, ok in results if not ok]
+    print(f"{len(results) - len(failed)}/{len(results)} targets met")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
