@@ -9,6 +9,7 @@ bare listening socket that only counts connections; `closed_port_url()` gives a 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import threading
@@ -88,10 +89,8 @@ class _Handler(BaseHTTPRequestHandler):
         """Abort the connection mid-body (the client sees an incomplete chunked stream)."""
         self.wfile.flush()
         self.close_connection = True
-        try:
+        with contextlib.suppress(OSError):
             self.connection.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
 
 
 class _Server(ThreadingHTTPServer):
@@ -144,7 +143,7 @@ class FakeServer:
         raw = handler.rfile.read(length) if length else b""
         body = json.loads(raw) if raw else None
         with self.lock:
-            self.requests.append(Seen(method, handler.path, dict(handler.headers), body))
+            self.requests.append(Seen(method, handler.path, {k.lower(): v for k, v in handler.headers.items()}, body))
             reply = self.replies.popleft() if self.replies else self.default
             self.in_flight += 1
             self.max_in_flight = max(self.max_in_flight, self.in_flight)
@@ -443,10 +442,8 @@ class ConnectionRecorder:
 
     def close(self) -> None:
         self._closed = True
-        try:
+        with contextlib.suppress(OSError):
             self._sock.shutdown(socket.SHUT_RDWR)  # wakes the blocked accept()
-        except OSError:
-            pass
         self._sock.close()
 
 

@@ -97,7 +97,7 @@ def test_failed_half_open_probe_reopens(make_router, anthropic_fake, ollama):
 
 def test_pool_orders_closed_and_least_busy_first():
     pool = EndpointPool(("http://a:1", "http://b:1", "http://c:1"), BreakerPolicy())
-    a, b, c = pool.endpoints
+    a, b, _ = pool.endpoints
     a.breaker.trip(60.0, "down")
     with b.busy():
         assert [e.url for e in pool.ordered()] == ["http://c:1", "http://b:1", "http://a:1"]

@@ -17,7 +17,7 @@ from cortex_client import (
 )
 
 from .conftest import FAST_RETRY
-from .fakes import FakeAnthropic, FakeOllama, FakeOpenAI, Reply, closed_port_url
+from .fakes import FakeAnthropic, FakeOllama, Reply, closed_port_url
 
 MESSAGES = [{"role": "user", "content": "hi"}]
 CLAUDE_KEY = "sk-ant-test-key-000000000000"
