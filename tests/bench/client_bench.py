@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """cortex_client benchmarks: each target is a ratio or a difference of two things measured side by side,
-interleaved, in one run (so machine load hits both alike), reported as medians.
+interleaved, in one run (so machine load hits both alike), reported as medians over adjacent pairs.
 
   import      `import cortex_client` vs a bare `python -c pass` (subprocesses); openai/anthropic not imported
   overhead    LLMRouter.complete vs the bare openai SDK, same loopback fake OpenAI server (overhead dominates)
@@ -40,27 +40,41 @@ def target(name: str, measured: str, ok: bool) -> None:
     print(f"{'PASS' if ok else 'FAIL'}  {name}: {measured}")
 
 
-def interleaved(a: Callable[[], object], b: Callable[[], object], rounds: int) -> tuple[float, float]:
-    """Median seconds of a() and b(), alternating which goes first so neither gets a warmer machine."""
-    times_a: list[float] = []
-    times_b: list[float] = []
-    for i in range(rounds):
-        for fn, times in ((a, times_a), (b, times_b)) if i % 2 == 0 else ((b, times_b), (a, times_a)):
-            start = time.perf_counter()
-            fn()
-            times.append(time.perf_counter() - start)
-    return statistics.median(times_a), statistics.median(times_b)
+class Paired:
+    """Timings of a() and b() taken in adjacent pairs. Statistics are medians over the pairs, so a load
+    change on this shared machine hits both sides of a pair alike instead of skewing one side."""
+
+    def __init__(self, a: Callable[[], object], b: Callable[[], object], rounds: int) -> None:
+        self.a: list[float] = []
+        self.b: list[float] = []
+        for i in range(rounds):  # alternate which goes first so neither gets a warmer machine
+            for fn, times in ((a, self.a), (b, self.b)) if i % 2 == 0 else ((b, self.b), (a, self.a)):
+                start = time.perf_counter()
+                fn()
+                times.append(time.perf_counter() - start)
+
+    def medians(self) -> tuple[float, float]:
+        return statistics.median(self.a), statistics.median(self.b)
+
+    def ratio(self) -> float:
+        """Median over pairs of b/a."""
+        return statistics.median(b / a for a, b in zip(self.a, self.b, strict=True))
+
+    def added(self) -> float:
+        """Median over pairs of b - a, in seconds."""
+        return statistics.median(b - a for a, b in zip(self.a, self.b, strict=True))
 
 
 def bench_import(rounds: int) -> None:
     def run(code: str) -> Callable[[], object]:
         return lambda: subprocess.run([sys.executable, "-c", code], check=True)
 
-    bare, imported = interleaved(run("pass"), run("import cortex_client"), rounds)
-    ratio = imported / bare
+    runs = Paired(run("pass"), run("import cortex_client"), rounds)
+    bare, imported = runs.medians()
+    ratio = runs.ratio()
     target(
         "import cortex_client <= 5x bare interpreter start",
-        f"{imported * 1000:.1f} ms vs {bare * 1000:.1f} ms = {ratio:.2f}x ({rounds} runs each, median)",
+        f"{imported * 1000:.1f} ms vs {bare * 1000:.1f} ms = {ratio:.2f}x ({rounds} runs each, medians over pairs)",
         ratio <= 5.0,
     )
     probe = "import sys, cortex_client; print(*(m for m in ('openai', 'anthropic', 'httpx') if m in sys.modules))"
@@ -106,12 +120,13 @@ def bench_overhead(settings: Settings, fake: FakeOpenAI, rounds: int) -> None:
     for _ in range(20):  # warm both connections and code paths
         bare()
         routed()
-    t_sdk, t_router = interleaved(bare, routed, rounds)
-    ratio = t_router / t_sdk
+    calls = Paired(bare, routed, rounds)
+    t_sdk, t_router = calls.medians()
+    ratio = calls.ratio()
     target(
         "LLMRouter.complete overhead <= 1.10x bare openai SDK",
         f"{t_router * 1000:.3f} ms vs {t_sdk * 1000:.3f} ms per call = {ratio:.3f}x "
-        f"(+{(t_router - t_sdk) * 1e6:.0f} us; {rounds} calls each, median)",
+        f"({calls.added() * 1e6:+.0f} us; {rounds} calls each, medians over pairs)",
         ratio <= 1.10,
     )
     sdk.close()
@@ -135,12 +150,13 @@ def bench_failover(settings: Settings, fake: FakeOpenAI, rounds: int) -> None:
         return run
 
     call(LLMProvider.OPENAI)()  # import the SDK outside the measurement
-    t_alone, t_failover = interleaved(call(LLMProvider.OPENAI), call(LLMProvider.OLLAMA), rounds)
-    added = (t_failover - t_alone) * 1000
+    requests = Paired(call(LLMProvider.OPENAI), call(LLMProvider.OLLAMA), rounds)
+    t_alone, t_failover = requests.medians()
+    added = requests.added() * 1000
     target(
         "refused primary adds <= 10 ms before the secondary answers",
-        f"+{added:.2f} ms ({t_failover * 1000:.2f} ms vs secondary alone {t_alone * 1000:.2f} ms; "
-        f"{rounds} requests each, median)",
+        f"{added:+.2f} ms ({t_failover * 1000:.2f} ms vs secondary alone {t_alone * 1000:.2f} ms; "
+        f"{rounds} requests each, medians over pairs)",
         added <= 10.0,
     )
 
@@ -162,12 +178,13 @@ def bench_breaker(settings: Settings, fake: FakeOpenAI, rounds: int) -> None:
     for _ in range(20):
         with_open_breaker()
         without()
-    t_alone, t_open = interleaved(without, with_open_breaker, rounds)
-    added = (t_open - t_alone) * 1000
+    calls = Paired(without, with_open_breaker, rounds)
+    t_alone, t_open = calls.medians()
+    added = calls.added() * 1000
     target(
         "open breaker adds <= 1 ms per call",
-        f"+{added:.3f} ms ({t_open * 1000:.3f} ms vs {t_alone * 1000:.3f} ms without the dead provider; "
-        f"{rounds} calls each, median)",
+        f"{added:+.3f} ms ({t_open * 1000:.3f} ms vs {t_alone * 1000:.3f} ms without the dead provider; "
+        f"{rounds} calls each, medians over pairs)",
         added <= 1.0,
     )
     dead.close()
