@@ -82,6 +82,7 @@ class LLMResponse:
     finish_reason: str | None = None
     attempts: list[Attempt] = field(default_factory=list)
     tokens_per_second: float | None = None
+    usage_estimated: bool = False  # the server reported no usage; token counts (and cost) are estimates
 
     def to_message(self) -> Message:
         """The assistant message to append to the conversation (keeps tool calls for the next turn)."""

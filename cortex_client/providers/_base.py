@@ -116,3 +116,8 @@ def text_of(content: Any) -> str:
             str(part.get("text", "")) for part in content if isinstance(part, dict) and part.get("type") == "text"
         )
     return str(content)
+
+
+def estimate_tokens(messages: list[Message]) -> int:
+    """A rough prompt size (about 4 characters per token) for servers that report no usage."""
+    return sum(len(text_of(m.get("content"))) for m in messages) // 4

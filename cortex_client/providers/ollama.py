@@ -94,7 +94,7 @@ class OllamaProvider(Provider):
                 if self._client is None:
                     import httpx  # noqa: PLC0415 - keep `import cortex_client` fast
 
-                    self._client = httpx.Client(trust_env=False)
+                    self._client = httpx.Client(trust_env=False, verify=self._verify())
         return self._client
 
     def _async_client(self) -> httpx.AsyncClient:
@@ -103,8 +103,13 @@ class OllamaProvider(Provider):
                 if self._aclient is None:
                     import httpx  # noqa: PLC0415
 
-                    self._aclient = httpx.AsyncClient(trust_env=False)
+                    self._aclient = httpx.AsyncClient(trust_env=False, verify=self._verify())
         return self._aclient
+
+    def _verify(self) -> bool:
+        # Loading the CA bundle costs ~40 ms per client; plain http:// endpoints never use it.
+        # Any https:// endpoint keeps full verification. (Redirects are not followed.)
+        return any(e.url.startswith("https://") for e in self.pool.endpoints)
 
     def close(self) -> None:
         if self._client is not None:

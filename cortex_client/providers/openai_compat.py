@@ -6,6 +6,7 @@ so upstream calls per request stay bounded and countable.
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
@@ -14,7 +15,9 @@ from .._errors import ErrorKind, ProviderError
 from .._pool import Endpoint
 from .._retry import kind_for_status, parse_retry_after
 from .._types import LLMProvider, LLMResponse, ToolCall
-from ._base import ChatRequest, Provider, StreamItem, transport_error_kind
+from ._base import ChatRequest, Provider, StreamItem, estimate_tokens, transport_error_kind
+
+logger = logging.getLogger("cortex_client")
 
 
 class OpenAIProvider(Provider):
@@ -110,19 +113,22 @@ class OpenAIProvider(Provider):
         return (openai.OpenAIError, OSError, *_transport_error_types())
 
     # --- results ----------------------------------------------------------------------------------------
-    def _response(self, completion: Any) -> LLMResponse:
+    def _response(self, completion: Any, request: ChatRequest) -> LLMResponse:
         choice = completion.choices[0] if completion.choices else None
         message = choice.message if choice else None
+        content = (message.content if message else None) or ""
         usage = completion.usage
         prompt = int(getattr(usage, "prompt_tokens", 0) or 0)
         output = int(getattr(usage, "completion_tokens", 0) or 0)
+        if usage is None:
+            prompt, output = estimate_tokens(request.messages), (len(content) + 3) // 4
         calls = [
             ToolCall(id=c.id, name=c.function.name, arguments=c.function.arguments or "")
             for c in (getattr(message, "tool_calls", None) or ())
             if getattr(c, "function", None) is not None
         ]
         return LLMResponse(
-            content=(message.content if message else None) or "",
+            content=content,
             provider=self.kind,
             model=completion.model or self.model,
             tokens_used=prompt + output,
@@ -133,6 +139,7 @@ class OpenAIProvider(Provider):
             output_tokens=output,
             tool_calls=calls,
             finish_reason=choice.finish_reason if choice else None,
+            usage_estimated=usage is None,
         )
 
     def complete(self, request: ChatRequest, endpoint: Endpoint, budget: float) -> LLMResponse:
@@ -141,7 +148,7 @@ class OpenAIProvider(Provider):
             completion = client.chat.completions.create(**self._params(request, budget, False))
         except self._sdk_errors() as exc:
             raise self._error(exc, endpoint) from exc
-        return self._response(completion)
+        return self._response(completion, request)
 
     async def acomplete(self, request: ChatRequest, endpoint: Endpoint, budget: float) -> LLMResponse:
         client = self._async_client()
@@ -149,7 +156,7 @@ class OpenAIProvider(Provider):
             completion = await client.chat.completions.create(**self._params(request, budget, False))
         except self._sdk_errors() as exc:
             raise self._error(exc, endpoint) from exc
-        return self._response(completion)
+        return self._response(completion, request)
 
     def stream(self, request: ChatRequest, endpoint: Endpoint, budget: float) -> Iterator[StreamItem]:
         client = self._sync_client()
@@ -158,7 +165,7 @@ class OpenAIProvider(Provider):
             chunks = client.chat.completions.create(**self._params(request, budget, True))
         except errors as exc:
             raise self._error(exc, endpoint) from exc
-        state = _StreamState(self, endpoint)
+        state = _StreamState(self, endpoint, request)
         try:
             with chunks:
                 for chunk in chunks:
@@ -174,7 +181,7 @@ class OpenAIProvider(Provider):
             chunks = await client.chat.completions.create(**self._params(request, budget, True))
         except errors as exc:
             raise self._error(exc, endpoint) from exc
-        state = _StreamState(self, endpoint)
+        state = _StreamState(self, endpoint, request)
         try:
             async with chunks:
                 async for chunk in chunks:
@@ -205,9 +212,10 @@ def _transport_error_types() -> tuple[type[Exception], ...]:
 class _StreamState:
     """Collects a chat-completions SSE stream: text deltas out, tool-call fragments and usage kept."""
 
-    def __init__(self, provider: OpenAIProvider, endpoint: Endpoint) -> None:
+    def __init__(self, provider: OpenAIProvider, endpoint: Endpoint, request: ChatRequest) -> None:
         self.provider = provider
         self.endpoint = endpoint
+        self.request = request
         self.parts: list[str] = []
         self.calls: dict[int, dict[str, str]] = {}
         self.finish_reason: str | None = None
@@ -243,6 +251,11 @@ class _StreamState:
             raise self.provider.error("stream ended before a finish_reason", ErrorKind.STREAM, self.endpoint)
         prompt = int(getattr(self.usage, "prompt_tokens", 0) or 0)
         output = int(getattr(self.usage, "completion_tokens", 0) or 0)
+        if self.usage is None:
+            # Some OpenAI-compatible servers (llama.cpp, vLLM, gateways) ignore include_usage. Servers
+            # send about one token per delta, so count deltas rather than report a free answer.
+            prompt, output = estimate_tokens(self.request.messages), len(self.parts)
+            logger.debug("cortex_client: %s sent no usage; token counts estimated", self.provider.kind.value)
         calls = [ToolCall(c["id"] or f"call_{i}", c["name"], c["arguments"]) for i, c in sorted(self.calls.items())]
         return LLMResponse(
             content="".join(self.parts),
@@ -255,6 +268,7 @@ class _StreamState:
             output_tokens=output,
             tool_calls=calls,
             finish_reason=self.finish_reason,
+            usage_estimated=self.usage is None,
         )
 
 

@@ -49,6 +49,7 @@ class Seen:
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body go out as separate writes; don't wait for delayed ACKs
     server: _Server
 
     def log_message(self, format: str, *args: Any) -> None:  # keep test output quiet
@@ -274,14 +275,19 @@ class FakeOpenAI(FakeServer):
 
     model = "gpt-4o-mini"
 
-    def __init__(self, usage_in_choice: bool = False) -> None:
+    def __init__(self, usage_in_choice: bool = False, send_usage: bool = True) -> None:
         super().__init__()
         self.usage_in_choice = usage_in_choice  # Moonshot's stream puts usage on the last choice
+        self.send_usage = send_usage  # False: like llama.cpp's server, which ignores include_usage
 
     def stream_error(self) -> bytes:
         return _sse({"error": {"message": "fake: upstream overloaded", "type": "server_error"}})
 
     def respond(self, handler: _Handler, method: str, path: str, body: dict[str, Any], reply: Reply) -> None:
+        if method == "GET" and path.endswith("/models"):
+            model = {"id": self.model, "object": "model", "created": 1, "owned_by": "fake"}
+            handler.send_json(200, {"object": "list", "data": [model]})
+            return
         if not path.endswith("/chat/completions"):
             handler.send_json(404, self.error_body(404))
             return
@@ -301,7 +307,7 @@ class FakeOpenAI(FakeServer):
             finish = "tool_calls"
         if not body.get("stream"):
             choice = {"index": 0, "message": message, "finish_reason": finish}
-            handler.send_json(200, {**base, "choices": [choice], "usage": usage})
+            handler.send_json(200, {**base, "choices": [choice], **({"usage": usage} if self.send_usage else {})})
             return
         handler.start_stream("text/event-stream")
         chunk_base = {**base, "object": "chat.completion.chunk"}
@@ -324,10 +330,10 @@ class FakeOpenAI(FakeServer):
         elif not self.stream_pieces(handler, reply, encode):
             return
         last: dict[str, Any] = {"index": 0, "delta": {}, "finish_reason": finish}
-        if self.usage_in_choice:
+        if self.usage_in_choice and self.send_usage:
             last["usage"] = usage
         handler.chunk(_sse({**chunk_base, "choices": [last]}))
-        if (body.get("stream_options") or {}).get("include_usage"):
+        if (body.get("stream_options") or {}).get("include_usage") and self.send_usage:
             handler.chunk(_sse({**chunk_base, "choices": [], "usage": usage}))
         handler.chunk(_sse("[DONE]"))
         handler.end_stream()
@@ -344,6 +350,13 @@ class FakeAnthropic(FakeServer):
         return _sse({"type": "error", "error": {"type": "overloaded_error", "message": "fake: overloaded"}}, "error")
 
     def respond(self, handler: _Handler, method: str, path: str, body: dict[str, Any], reply: Reply) -> None:
+        if method == "GET" and path.split("?", maxsplit=1)[0].endswith("/v1/models"):
+            model = {"type": "model", "id": "claude-sonnet-4-6", "display_name": "Claude Sonnet 4.6"}
+            model["created_at"] = "2026-01-01T00:00:00Z"
+            handler.send_json(
+                200, {"data": [model], "has_more": False, "first_id": model["id"], "last_id": model["id"]}
+            )
+            return
         if not path.endswith("/v1/messages"):
             handler.send_json(404, self.error_body(404))
             return

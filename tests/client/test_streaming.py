@@ -7,7 +7,7 @@ import pytest
 
 from cortex_client import AllProvidersFailed, ErrorKind, LLMProvider, StreamInterrupted, Timeouts
 
-from .fakes import Reply
+from .fakes import FakeOpenAI, Reply
 
 MESSAGES = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "hi"}]
 EXPECTED = ["Hello", " from", " the", " fake"]
@@ -183,3 +183,20 @@ def test_ollama_cold_start_gets_a_longer_first_byte_timeout_than_cloud(make_rout
     with pytest.raises(AllProvidersFailed) as info:
         router.complete(MESSAGES, force_provider=LLMProvider.CLAUDE)
     assert {a.outcome for a in info.value.attempts} == {"timeout"}
+
+
+def test_stream_without_usage_from_the_server_is_estimated_and_flagged(make_router, ollama):
+    fake = FakeOpenAI(send_usage=False)
+    try:
+        router = make_router(openai_api_key="sk-openai-x", openai_base_url=fake.url + "/v1", ollama_base_url=ollama.url)
+        final = list(router.stream(MESSAGES, force_provider=LLMProvider.OPENAI))[-1].response
+        assert final is not None
+        assert final.usage_estimated
+        assert final.output_tokens == len(EXPECTED)  # one token per delta
+        assert final.input_tokens == len("Be brief.hi") // 4
+        assert final.cost_usd > 0
+        complete = router.complete(MESSAGES, force_provider=LLMProvider.OPENAI)
+        assert complete.usage_estimated and complete.output_tokens == len("Hello from the fake") // 4 + 1
+        assert not router.complete(MESSAGES, force_provider=LLMProvider.OLLAMA).usage_estimated
+    finally:
+        fake.close()
