@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import abc
-from collections.abc import AsyncIterator, Iterator
+import threading
+import weakref
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from .._config import BreakerPolicy, Timeouts
 from .._errors import ErrorKind, ProviderError
@@ -13,6 +15,34 @@ from .._pool import Endpoint, EndpointPool
 from .._types import LLMProvider, LLMResponse, Message, Tool
 
 ToolChoice = str | dict[str, Any] | None
+T = TypeVar("T")
+
+
+class PerLoop(Generic[T]):
+    """One async client per event loop: pooled connections belong to the loop that opened them, so a
+    second `asyncio.run(...)` must not reuse the first one's client."""
+
+    def __init__(self, factory: Callable[[], T]) -> None:
+        self._factory = factory
+        self._lock = threading.Lock()
+        self._loop: weakref.ref[Any] | None = None
+        self._value: T | None = None
+
+    def get(self) -> T:
+        import asyncio  # noqa: PLC0415 - only reached from async code, where it is loaded
+
+        loop = asyncio.get_running_loop()
+        with self._lock:
+            if self._value is None or self._loop is None or self._loop() is not loop:
+                self._value = self._factory()  # a client of a finished loop is abandoned with it
+                self._loop = weakref.ref(loop)
+            return self._value
+
+    def take(self) -> T | None:
+        """Hand over the current client (for closing) and forget it."""
+        with self._lock:
+            value, self._value, self._loop = self._value, None, None
+            return value
 
 
 @dataclass(frozen=True)

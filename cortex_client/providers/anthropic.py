@@ -19,7 +19,7 @@ from .._errors import ConfigError, ErrorKind, ProviderError
 from .._pool import Endpoint
 from .._retry import kind_for_status, parse_retry_after
 from .._types import LLMProvider, LLMResponse, Message, Tool, ToolCall
-from ._base import ChatRequest, Provider, StreamItem, ToolChoice, text_of, transport_error_kind
+from ._base import ChatRequest, PerLoop, Provider, StreamItem, ToolChoice, text_of, transport_error_kind
 
 FINISH_REASONS = {
     "end_turn": "stop",
@@ -114,7 +114,7 @@ class AnthropicProvider(Provider):
         self._secrets = (api_key,)
         self._lock = threading.Lock()
         self._client: Any = None
-        self._aclient: Any = None
+        self._aclients: PerLoop[Any] = PerLoop(lambda: self._make_client(True))
         self._takes_temperature = False
 
     def _make_client(self, asynchronous: bool) -> Any:
@@ -135,11 +135,7 @@ class AnthropicProvider(Provider):
         return self._client
 
     def _async_client(self) -> Any:
-        if self._aclient is None:
-            with self._lock:
-                if self._aclient is None:
-                    self._aclient = self._make_client(True)
-        return self._aclient
+        return self._aclients.get()
 
     def close(self) -> None:
         if self._client is not None:
@@ -147,9 +143,9 @@ class AnthropicProvider(Provider):
             self._client = None
 
     async def aclose(self) -> None:
-        if self._aclient is not None:
-            await self._aclient.close()
-            self._aclient = None
+        client = self._aclients.take()
+        if client is not None:
+            await client.close()
 
     def _params(self, request: ChatRequest, budget: float, stream: bool) -> dict[str, Any]:
         system, messages = to_anthropic_messages(request.messages)

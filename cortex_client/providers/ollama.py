@@ -18,7 +18,7 @@ from .._errors import ErrorKind, LocalOnlyViolation, ProviderError
 from .._pool import Endpoint
 from .._retry import kind_for_status, parse_retry_after
 from .._types import LLMProvider, LLMResponse, Message, ToolCall
-from ._base import ChatRequest, Provider, StreamItem, text_of, transport_error_kind
+from ._base import ChatRequest, PerLoop, Provider, StreamItem, text_of, transport_error_kind
 
 if TYPE_CHECKING:
     import httpx
@@ -85,7 +85,7 @@ class OllamaProvider(Provider):
         self.local_only = local_only
         self._lock = threading.Lock()
         self._client: httpx.Client | None = None
-        self._aclient: httpx.AsyncClient | None = None
+        self._aclients: PerLoop[httpx.AsyncClient] = PerLoop(self._new_async_client)
 
     # --- clients (built on first use; httpx is imported only then) -----------------------------------
     def _sync_client(self) -> httpx.Client:
@@ -97,14 +97,13 @@ class OllamaProvider(Provider):
                     self._client = httpx.Client(trust_env=False, verify=self._verify())
         return self._client
 
-    def _async_client(self) -> httpx.AsyncClient:
-        if self._aclient is None:
-            with self._lock:
-                if self._aclient is None:
-                    import httpx  # noqa: PLC0415
+    def _new_async_client(self) -> httpx.AsyncClient:
+        import httpx  # noqa: PLC0415
 
-                    self._aclient = httpx.AsyncClient(trust_env=False, verify=self._verify())
-        return self._aclient
+        return httpx.AsyncClient(trust_env=False, verify=self._verify())
+
+    def _async_client(self) -> httpx.AsyncClient:
+        return self._aclients.get()
 
     def _verify(self) -> bool:
         # Loading the CA bundle costs ~40 ms per client; plain http:// endpoints never use it.
@@ -117,9 +116,9 @@ class OllamaProvider(Provider):
             self._client = None
 
     async def aclose(self) -> None:
-        if self._aclient is not None:
-            await self._aclient.aclose()
-            self._aclient = None
+        client = self._aclients.take()
+        if client is not None:
+            await client.aclose()
 
     def _timeout(self, budget: float) -> httpx.Timeout:
         import httpx  # noqa: PLC0415 - already loaded by the client

@@ -15,7 +15,7 @@ from .._errors import ErrorKind, ProviderError
 from .._pool import Endpoint
 from .._retry import kind_for_status, parse_retry_after
 from .._types import LLMProvider, LLMResponse, ToolCall
-from ._base import ChatRequest, Provider, StreamItem, estimate_tokens, transport_error_kind
+from ._base import ChatRequest, PerLoop, Provider, StreamItem, estimate_tokens, transport_error_kind
 
 logger = logging.getLogger("cortex_client")
 
@@ -30,7 +30,7 @@ class OpenAIProvider(Provider):
         self._secrets = (api_key,)
         self._lock = threading.Lock()
         self._client: Any = None
-        self._aclient: Any = None
+        self._aclients: PerLoop[Any] = PerLoop(lambda: self._make_client(True))
 
     def _make_client(self, asynchronous: bool) -> Any:
         import openai  # noqa: PLC0415 - a 1-3 s import; only when this provider is used
@@ -53,11 +53,7 @@ class OpenAIProvider(Provider):
         return self._client
 
     def _async_client(self) -> Any:
-        if self._aclient is None:
-            with self._lock:
-                if self._aclient is None:
-                    self._aclient = self._make_client(True)
-        return self._aclient
+        return self._aclients.get()
 
     def close(self) -> None:
         if self._client is not None:
@@ -65,9 +61,9 @@ class OpenAIProvider(Provider):
             self._client = None
 
     async def aclose(self) -> None:
-        if self._aclient is not None:
-            await self._aclient.close()
-            self._aclient = None
+        client = self._aclients.take()
+        if client is not None:
+            await client.close()
 
     # --- request ----------------------------------------------------------------------------------------
     def _temperature(self, value: float) -> float:

@@ -200,3 +200,13 @@ def test_stream_without_usage_from_the_server_is_estimated_and_flagged(make_rout
         assert not router.complete(MESSAGES, force_provider=LLMProvider.OLLAMA).usage_estimated
     finally:
         fake.close()
+
+
+@pytest.mark.parametrize("provider", list(LLMProvider))
+def test_async_calls_work_across_separate_event_loops(all_providers, provider):
+    """A CLI may call asyncio.run() more than once; a pooled connection of a closed loop must not be reused."""
+    import asyncio
+
+    for _ in range(2):
+        response = asyncio.run(all_providers.acomplete(MESSAGES, force_provider=provider))
+        assert [a.outcome for a in response.attempts] == ["ok"]
