@@ -23,15 +23,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/: the router's loopback fakes
 
-from client import fakes
 from client.fakes import FakeOpenAI, closed_port_url
 
 from cortex_client import BreakerPolicy, LLMProvider, LLMRouter, Settings
 
 MESSAGES = [{"role": "user", "content": "ping"}]
-# TODO(remove when fakes.py sets it): without TCP_NODELAY each fake reply waits ~40 ms for a delayed ACK,
-# which would drown the router's overhead in Nagle noise.
-fakes._Handler.disable_nagle_algorithm = True
 results: list[tuple[str, str, bool]] = []
 
 
