@@ -148,3 +148,28 @@ def test_override_conf_wins_and_survives_a_rerun() -> None:
     finally:
         host.sh(f"rm -f {override} && systemctl daemon-reload")
     assert "OLLAMA_KEEP_ALIVE=5m" in host.unit("Environment").split()
+
+
+def test_absent_uninstalls_keeping_models_unless_asked_then_present_restores() -> None:
+    host = Instance(_instances()[-1])
+    gone = f"{PREFIX}/bin/ollama {PREFIX}/lib/ollama /etc/systemd/system/ollama.service"
+    host.sh(f"echo keep > {MODELS}/keep-me && chown ollama:ollama {MODELS}/keep-me")
+
+    run = apply_role(host.name, ollama_version=VERSION, ollama_state="absent")
+    assert run.rc == 0, run
+    assert host.sh(f"ls -d {gone} /etc/systemd/system/ollama.service.d 2>/dev/null || true") == ""
+    assert host.unit("LoadState") == "not-found"
+    assert not [line for line in host.sh("ss -ltnH").splitlines() if ":11434 " in line]
+    assert host.sh(f"cat {MODELS}/keep-me").strip() == "keep"
+    assert host.sh("getent passwd ollama", check=False), "the user stays while it owns the kept models"
+    again = apply_role(host.name, ollama_version=VERSION, ollama_state="absent")
+    assert (again.rc, again.stats["changed"]) == (0, 0), again
+
+    purge = apply_role(host.name, ollama_version=VERSION, ollama_state="absent", ollama_remove_data=True)
+    assert purge.rc == 0, purge
+    assert host.sh(f"ls -d {HOME} 2>/dev/null || true") == ""
+    assert host.sh("getent passwd ollama; getent group ollama", check=False) == ""
+
+    restore = apply_role(host.name, ollama_version=VERSION)
+    assert restore.rc == 0, restore
+    assert host.api("/api/version") == {"version": VERSION}
