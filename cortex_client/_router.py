@@ -129,7 +129,7 @@ class _Walk:
             return
         if kind.retryable and step.retries < self._retry.max_retries:
             delay = backoff_delay(step.retries, self._retry, error.retry_after)
-            if delay is not None:
+            if delay is not None and delay < self._deadline_at - time.monotonic():
                 self._pending = _Step(step.provider, endpoint, delay, 0.0, step.retries + 1)
                 logger.debug("cortex_client: retrying %s in %.2fs after %s", endpoint.url, delay, kind.value)
                 return
@@ -137,6 +137,14 @@ class _Walk:
             endpoint.breaker.trip(error.retry_after, "rate limited")
         else:
             endpoint.breaker.record_failure(kind.value, open_now=kind is ErrorKind.CONNECT)
+        # Every cross-endpoint or cross-provider move is logged: a fallback must never be silent.
+        logger.warning(
+            "cortex_client: %s @ %s failed (%s); trying the next target", step.provider.kind.value, endpoint.url, error
+        )
+
+    def abandoned(self, step: _Step) -> None:
+        """The call ended without a verdict on the endpoint (caller's error, stream closed early)."""
+        step.endpoint.breaker.release_probe()
 
     def _log(
         self,
@@ -385,6 +393,9 @@ class LLMRouter:
                 self._count_failure(step)
                 walk.failed(step, error)
                 continue
+            except BaseException:
+                walk.abandoned(step)
+                raise
             walk.succeeded(step)
             return self._finish(response, walk, began)
         raise walk.exhausted()
@@ -421,6 +432,9 @@ class LLMRouter:
                 self._count_failure(step)
                 walk.failed(step, error)
                 continue
+            except BaseException:
+                walk.abandoned(step)
+                raise
             walk.succeeded(step)
             return self._finish(response, walk, began)
         raise walk.exhausted()
@@ -464,6 +478,9 @@ class LLMRouter:
                 self._count_failure(step)
                 walk.failed(step, error, output_started=output_started)
                 continue
+            except BaseException:  # includes GeneratorExit when the consumer stops reading
+                walk.abandoned(step)
+                raise
             assert response is not None  # providers end every stream with a response or raise
             walk.succeeded(step)
             yield StreamChunk(response=self._finish(response, walk, began))
@@ -510,6 +527,9 @@ class LLMRouter:
                 self._count_failure(step)
                 walk.failed(step, error, output_started=output_started)
                 continue
+            except BaseException:  # includes GeneratorExit when the consumer stops reading
+                walk.abandoned(step)
+                raise
             assert response is not None
             walk.succeeded(step)
             yield StreamChunk(response=self._finish(response, walk, began))

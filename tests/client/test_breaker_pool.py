@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import time
 
-from cortex_client import BreakerPolicy, LLMProvider, RetryPolicy
+from cortex_client import BreakerPolicy, LLMProvider, RetryPolicy, Timeouts
 from cortex_client._breaker import BreakerState, CircuitBreaker
 from cortex_client._pool import EndpointPool
 
@@ -156,3 +156,36 @@ def test_whole_pool_down_falls_back_to_cloud(make_router, anthropic_fake):
     response = router.complete(MESSAGES)
     assert response.provider is LLMProvider.CLAUDE
     assert [a.outcome for a in response.attempts] == ["connect", "connect", "ok"]
+
+
+def test_a_probe_abandoned_by_the_caller_does_not_wedge_the_breaker(make_router, anthropic_fake, ollama):
+    anthropic_fake.queue(Reply.fail(500))
+    router = make_router(
+        claude_api_key="sk-ant-x",
+        claude_base_url=anthropic_fake.url,
+        ollama_base_url=ollama.url,
+        retry=NO_RETRY,
+        breaker=BreakerPolicy(failure_threshold=1, cooldown=0.2),
+    )
+    assert router.complete(MESSAGES).provider is LLMProvider.OLLAMA  # Claude's circuit opens
+    time.sleep(0.25)
+    stream = router.stream(MESSAGES)
+    assert next(stream).text == "Hello"  # the half-open probe is streaming from Claude...
+    stream.close()  # ...and the caller walks away: no verdict on Claude
+    assert router.complete(MESSAGES).provider is LLMProvider.CLAUDE
+    assert anthropic_fake.calls() == 3
+
+
+def test_deadline_too_short_for_a_retry_falls_back_instead_of_waiting(make_router, anthropic_fake, ollama):
+    anthropic_fake.default = Reply.fail(429, headers={"retry-after": "1.5"})
+    router = make_router(
+        claude_api_key="sk-ant-x",
+        claude_base_url=anthropic_fake.url,
+        ollama_base_url=ollama.url,
+        timeouts=Timeouts(deadline=1.0),
+    )
+    began = time.monotonic()
+    response = router.complete(MESSAGES)
+    assert time.monotonic() - began < 1.0
+    assert response.provider is LLMProvider.OLLAMA
+    assert [a.outcome for a in response.attempts] == ["rate_limit", "ok"]
