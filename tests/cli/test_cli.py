@@ -140,13 +140,24 @@ def test_doctor_probes_cloud_keys_and_never_prints_them(user: Home, ollama_ready
     assert "-     claude   not configured (no API key)" in proc.stdout
     seen = rejecting.requests[0]
     assert (seen.method, seen.path) == ("GET", "/v1/models")
-    assert seen.headers["Authorization"] == f"Bearer {SECRETS['MOONSHOT_API_KEY']}"
+    assert seen.headers["authorization"] == f"Bearer {SECRETS['MOONSHOT_API_KEY']}"
     assert_no_secret(proc.stdout, proc.stderr)
 
 
-def test_doctor_probes_anthropic_with_its_headers(user: Home, ollama_ready: OllamaDouble) -> None:
+ANTHROPIC_PROBES = [
+    (None, 0, "ok    claude   {} reachable, key accepted"),
+    (Reply.fail(403), 1, "FAIL  claude   {} rejected the key (HTTP 403)"),
+    (Reply.fail(529), 1, "FAIL  claude   {} answered HTTP 529"),
+]
+
+
+@pytest.mark.parametrize(("reply", "code", "line"), ANTHROPIC_PROBES)
+def test_doctor_probes_anthropic_with_its_headers(
+    user: Home, ollama_ready: OllamaDouble, reply: Reply | None, code: int, line: str
+) -> None:
     fake = FakeAnthropic()
-    fake.queue(Reply.fail(403))
+    if reply is not None:
+        fake.queue(reply)
     try:
         env = {
             "OLLAMA_BASE_URL": ollama_ready.url,
@@ -157,8 +168,9 @@ def test_doctor_probes_anthropic_with_its_headers(user: Home, ollama_ready: Olla
         proc = user.run("doctor", env=env)
     finally:
         fake.close()
-    assert proc.returncode == 1
-    assert f"FAIL  claude   {fake.url} rejected the key (HTTP 403)" in proc.stdout
+    assert proc.returncode == code, proc.stdout
+    assert line.format(fake.url) in proc.stdout
+    assert len(fake.requests) == 1
     seen = fake.requests[0]
     assert seen.path == "/v1/models"
     assert seen.headers["x-api-key"] == SECRETS["ANTHROPIC_API_KEY"]
