@@ -32,6 +32,9 @@ from .providers._base import ChatRequest, Provider, ToolChoice
 from .providers.ollama import OllamaProvider, is_cloud_model
 
 logger = logging.getLogger("cortex_client")
+# A library leaves output to the application: without this, Python's last-resort handler would print
+# fallback warnings to stderr of every program that has not configured logging.
+logger.addHandler(logging.NullHandler())
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from . import __version__
-from ._config import SECRET_KEYS, Settings, parse_provider
+from ._config import SECRET_KEYS, Settings
 from ._defaults import DEFAULT_BASE_URLS
 from ._errors import CortexLLMError
 from ._router import LLMRouter
@@ -50,11 +50,13 @@ class _Out:
 
 
 def _human_bytes(size: float) -> str:
-    for unit in ("B", "KB", "MB", "GB"):
-        if size < 1000 or unit == "GB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+    if size < 1000:
+        return f"{size:.0f} B"
+    for unit in ("KB", "MB"):
         size /= 1000
-    return f"{size:.1f} GB"  # unreachable; keeps mypy's return check simple
+        if size < 1000:
+            return f"{size:.1f} {unit}"
+    return f"{size / 1000:.1f} GB"
 
 
 def _model_key(name: str) -> str:
@@ -132,9 +134,15 @@ def _cmd_doctor(args: argparse.Namespace, settings: Settings, out: _Out) -> int:
         report.row("FAIL", "config", str(exc))
         out.line(f"{report.problems} problem(s)")
         return 1
+    with router:
+        _doctor_providers(router, settings, report)
+    out.line(f"{report.problems} problem(s)")
+    return 1 if report.problems else 0
 
+
+def _doctor_providers(router: LLMRouter, settings: Settings, report: _Report) -> None:
     default = router.default_provider.value if router.default_provider else "routing table"
-    out.line(f"providers (default: {default}, local-only: {'yes' if router.local_only else 'no'})")
+    report.out.line(f"providers (default: {default}, local-only: {'yes' if router.local_only else 'no'})")
     ollama_configured = any(k in settings.sources for k in ("OLLAMA_BASE_URL", "OLLAMA_HOST", "OLLAMA_MODEL"))
     # A cloud-only setup works without Ollama; then a missing daemon is worth a warning, not a failure.
     cloud_default = router.default_provider is not None and router.default_provider.is_cloud
@@ -152,8 +160,6 @@ def _cmd_doctor(args: argparse.Namespace, settings: Settings, out: _Out) -> int:
         else:
             status, text = _probe_cloud(provider, url or DEFAULT_BASE_URLS[provider], api_key)
             report.row(status, provider.value, text)
-    out.line(f"{report.problems} problem(s)")
-    return 1 if report.problems else 0
 
 
 # --- ask -----------------------------------------------------------------------------------------------------
@@ -168,7 +174,7 @@ def _cmd_ask(args: argparse.Namespace, settings: Settings, out: _Out) -> int:
     if not prompt:
         out.error("the prompt is empty")
         return 2
-    force = parse_provider(args.provider, "--provider") if args.provider else None
+    force = LLMProvider(args.provider) if args.provider else None
     messages = [{"role": "system", "content": args.system}] if args.system else []
     messages.append({"role": "user", "content": prompt})
     with LLMRouter(settings=settings) as router:
@@ -197,19 +203,19 @@ def _cmd_ask(args: argparse.Namespace, settings: Settings, out: _Out) -> int:
 
 
 def _cmd_models_list(args: argparse.Namespace, settings: Settings, out: _Out) -> int:
-    ollama = LLMRouter(settings=settings).ollama
-    endpoints = ollama.pool.endpoints
-    for endpoint in endpoints:
-        if len(endpoints) > 1:
-            out.line(f"{endpoint.url}:")
-        models = ollama.list_models(endpoint)
-        if not models:
-            out.line("no models (pull one: cortex-llm models pull NAME)")
-            continue
-        out.line(f"{'NAME':<40} {'SIZE':>10}  MODIFIED")
-        for m in models:
-            size = _human_bytes(float(m.get("size") or 0))
-            out.line(f"{m.get('name', '?'):<40} {size:>10}  {str(m.get('modified_at', ''))[:19]}")
+    with LLMRouter(settings=settings) as router:
+        endpoints = router.ollama.pool.endpoints
+        for endpoint in endpoints:
+            if len(endpoints) > 1:
+                out.line(f"{endpoint.url}:")
+            models = router.ollama.list_models(endpoint)
+            if not models:
+                out.line("no models (pull one: cortex-llm models pull NAME)")
+                continue
+            out.line(f"{'NAME':<40} {'SIZE':>10}  MODIFIED")
+            for m in models:
+                size = _human_bytes(float(m.get("size") or 0))
+                out.line(f"{m.get('name', '?'):<40} {size:>10}  {str(m.get('modified_at', ''))[:19]}")
     return 0
 
 
@@ -260,19 +266,20 @@ class _Progress:
 
 
 def _cmd_models_pull(args: argparse.Namespace, settings: Settings, out: _Out) -> int:
-    ollama = LLMRouter(settings=settings).ollama
-    if ollama.local_only and is_cloud_model(args.name):
-        out.error(f"{args.name!r} runs on ollama.com; refused in local-only mode")
-        return 1
-    for endpoint in ollama.pool.endpoints:
-        if len(ollama.pool.endpoints) > 1:
-            out.line(f"{endpoint.url}:")
-        progress = _Progress(out, sys.stdout.isatty())
-        try:
-            for event in ollama.pull(args.name, endpoint):
-                progress.update(event)
-        finally:
-            progress.close()
+    with LLMRouter(settings=settings) as router:
+        ollama = router.ollama
+        if ollama.local_only and is_cloud_model(args.name):
+            out.error(f"{args.name!r} runs on ollama.com; refused in local-only mode")
+            return 1
+        for endpoint in ollama.pool.endpoints:
+            if len(ollama.pool.endpoints) > 1:
+                out.line(f"{endpoint.url}:")
+            progress = _Progress(out, sys.stdout.isatty())
+            try:
+                for event in ollama.pull(args.name, endpoint):
+                    progress.update(event)
+            finally:
+                progress.close()
     return 0
 
 
@@ -296,7 +303,9 @@ def _parser() -> argparse.ArgumentParser:
 
     ask = sub.add_parser("ask", help="ask one question; the answer is streamed")
     ask.add_argument("prompt", nargs="+", help="the prompt; '-' reads it from stdin")
-    ask.add_argument("--provider", help="use exactly this provider, no fallback (ollama|claude|kimi_k2|openai)")
+    ask.add_argument(
+        "--provider", choices=[p.value for p in LLMProvider], help="use exactly this provider, no fallback"
+    )
     ask.add_argument("--system", help="system prompt")
     ask.add_argument("--task", default="user_chat", choices=[t.value for t in TaskType], help="task type for routing")
     ask.add_argument("--max-tokens", type=int, default=4096)

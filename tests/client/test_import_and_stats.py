@@ -11,7 +11,7 @@ import pytest
 
 from cortex_client import PRICES, ConfigError, LLMProvider, LLMResponse
 
-from .fakes import Reply
+from .fakes import Reply, closed_port_url
 
 MESSAGES = [{"role": "user", "content": "hi"}]
 
@@ -146,3 +146,17 @@ async def test_complete_batch_keeps_order_limits_concurrency_and_returns_errors(
     assert all(r.provider is LLMProvider.OLLAMA for r in results if isinstance(r, LLMResponse))
     assert ollama.max_in_flight <= 2
     await router.aclose()
+
+
+def test_fallback_warnings_reach_logging_not_stderr(tmp_path, ollama):
+    result = run_python(
+        f"""
+        import cortex_client
+        router = cortex_client.LLMRouter(ollama_base_url="{closed_port_url()},{ollama.url}", default_provider="ollama")
+        print(router.complete([{{"role": "user", "content": "hi"}}]).attempts[0].outcome)
+        """,
+        tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "connect"
+    assert result.stderr == ""
