@@ -116,6 +116,16 @@ def test_doctor_reports_ollama_down(user: Home) -> None:
     assert f"FAIL  ollama   {url} unreachable" in proc.stdout
 
 
+def test_doctor_checks_every_endpoint_of_an_ollama_pool(user: Home, ollama_ready: OllamaDouble) -> None:
+    down = closed_port_url()
+    env = {"OLLAMA_BASE_URL": f"{ollama_ready.url}, {down}", "OLLAMA_MODEL": DOUBLE_MODEL}
+    proc = user.run("doctor", env=env)
+    assert proc.returncode == 1
+    assert f"ok    ollama   {ollama_ready.url} version" in proc.stdout
+    assert f"FAIL  ollama   {down} unreachable" in proc.stdout
+    assert "1 problem(s)" in proc.stdout
+
+
 def test_doctor_probes_cloud_keys_and_never_prints_them(user: Home, ollama_ready: OllamaDouble) -> None:
     rejecting = FakeOpenAI()
     # A server that echoes the key it rejected (as OpenAI does: "Incorrect API key provided: sk-proj-...").
@@ -339,7 +349,16 @@ def test_pull_of_a_cloud_model_is_refused_in_local_only_mode(user: Home, ollama_
     assert ollama_empty.models() == []
 
 
-@pytest.mark.parametrize("args", [["models", "pull"], ["ask"], ["frobnicate"]])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["models", "pull"],
+        ["ask"],
+        ["frobnicate"],
+        ["ask", "--provider", "gemini", "hi"],
+        ["ask", "--max-tokens", "x", "hi"],
+    ],
+)
 def test_usage_errors_exit_2(user: Home, args: list[str]) -> None:
     proc = user.run(*args)
     assert proc.returncode == 2
