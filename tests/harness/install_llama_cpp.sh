@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Install the real local LLM for the e2e tests (DESIGN.md §4): llama-cpp-python's OpenAI-compatible server
 # into .venv and the Gemma 3 270M GGUF into the cache. Idempotent: the wheel (about 4.5 min to build on 2
-# cores) and the GGUF are built once and cached.
+# cores) and the GGUF are built once and cached. CORTEX_VENV points at another venv (default: .venv).
 set -euo pipefail
 
 LLAMA_CPP_VERSION=0.3.36
@@ -22,7 +22,7 @@ if ((${#found[@]} == 0)); then
   found=("$wheels"/llama_cpp_python-"$LLAMA_CPP_VERSION"-*.whl)
 fi
 
-if ! "$venv/bin/python" -c "import llama_cpp.server, sys; sys.exit(llama_cpp.__version__ != '$LLAMA_CPP_VERSION')" 2>/dev/null; then
+if ! "$venv/bin/python" -c "import llama_cpp.server.app, sys; sys.exit(llama_cpp.__version__ != '$LLAMA_CPP_VERSION')" 2>/dev/null; then
   # The wheel's own deps plus its [server] extra (uvicorn, fastapi, ...), from the test group's pins.
   "$venv/bin/pip" install -q "${found[0]}[server]"
 fi
