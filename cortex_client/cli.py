@@ -192,10 +192,13 @@ def _cmd_ask(args: argparse.Namespace, settings: Settings, out: _Out) -> int:
             r = chunk.response
             out.line()
             summary = (
-                f"[{r.provider.value} {r.model}, {r.input_tokens}+{r.output_tokens} tokens, "
-                f"${r.cost_usd:.6f}, {r.latency_seconds:.2f}s]"
+                f"{r.provider.value} {r.model}, {r.input_tokens}+{r.output_tokens} tokens"
+                f"{' (estimated)' if r.usage_estimated else ''}, ${r.cost_usd:.6f}, {r.latency_seconds:.2f}s"
             )
-            _Out(out.secrets, sys.stderr).line(summary)
+            failed = [f"{a.provider.value}: {a.outcome}" for a in r.attempts if a.outcome != "ok"]
+            if failed:  # a fallback is never silent
+                summary += f", after {'; '.join(failed)}"
+            _Out(out.secrets, sys.stderr).line(f"[{summary}]")
     return 0
 
 

@@ -228,6 +228,25 @@ def test_ask_streams_the_answer_and_a_summary(user: Home, ollama_ready: OllamaDo
     ), proc.stderr
 
 
+def test_ask_reports_a_fallback(user: Home) -> None:
+    fake = FakeOpenAI()
+    try:
+        env = {
+            "CORTEX_PROVIDER": "ollama",
+            "OLLAMA_BASE_URL": closed_port_url(),
+            "OPENAI_API_KEY": SECRETS["OPENAI_API_KEY"],
+            "OPENAI_BASE_URL": fake.url + "/v1",
+        }
+        proc = user.run("ask", "hello", env=env)
+    finally:
+        fake.close()
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == "Hello from the fake\n"
+    assert re.fullmatch(
+        r"\[openai gpt-4o-mini, 11\+5 tokens, \$0\.\d{6}, \d+\.\d\ds, after ollama: connect\]\n", proc.stderr
+    )
+
+
 def test_ask_reads_the_prompt_from_stdin(user: Home, ollama_ready: OllamaDouble) -> None:
     env = {"OLLAMA_BASE_URL": ollama_ready.url, "OLLAMA_MODEL": DOUBLE_MODEL, "CORTEX_LOCAL_ONLY": "1"}
     proc = user.run("ask", "-", env=env, stdin="explain systemd\n")
