@@ -122,7 +122,6 @@ def apply_role(instance: str, **role_vars: Any) -> RoleRun:
     env = {
         **os.environ,
         "ANSIBLE_STDOUT_CALLBACK": "ansible.builtin.json",
-        "ANSIBLE_CALLBACKS_ENABLED": "",
         "ANSIBLE_ROLES_PATH": str(REPO / "roles"),
         "ANSIBLE_RETRY_FILES_ENABLED": "false",
     }
@@ -146,15 +145,18 @@ def apply_role(instance: str, **role_vars: Any) -> RoleRun:
     except json.JSONDecodeError:
         raise AssertionError(f"ansible-playbook printed no JSON (rc={proc.returncode}):\n{proc.stderr}") from None
     failures = [
-        str(result.get("msg", result))
+        f"{task['task']['name']}: {message}"
         for play in report["plays"]
         for task in play["tasks"]
         for host, result in task["hosts"].items()
         if host == instance and (result.get("failed") or result.get("unreachable")) and not result.get("ignored")
+        for message in _messages(result)
     ]
     stats = report["stats"].get(instance, {})
     return RoleRun(proc.returncode, stats, failures, proc.stdout + proc.stderr)
 
 
-def sha256_file(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+def _messages(result: dict[str, Any]) -> list[str]:
+    """A failed result's message, or those of its failed loop items."""
+    items = [item for item in result.get("results", []) if item.get("failed")]
+    return [str(item.get("msg", item)) for item in items] or [str(result.get("msg", result))]
