@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# Try the site playbook without touching this machine: build a throwaway systemd container from the test
+# image, run playbooks/ollama.yml against it as an air-gapped install of the Ollama TEST DOUBLE's release
+# archive, and print how to look inside. Re-running converges the same container again (no changes).
+#
+# Usage: tests/harness/try_in_container.sh [--distro bookworm|trixie|jammy|noble] [--version X.Y.Z]
+#        tests/harness/try_in_container.sh --rm      # remove every container this script made
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+distro=bookworm
+version=0.34.2
+remove=false
+while (($#)); do
+  case "$1" in
+    --distro) distro=${2:?--distro needs a value}; shift 2 ;;
+    --version) version=${2:?--version needs a value}; shift 2 ;;
+    --rm) remove=true; shift ;;
+    -h | --help) sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "try_in_container: unknown argument $1 (see --help)" >&2; exit 2 ;;
+  esac
+done
+
+label=cortex-try
+if $remove; then
+  names=$(podman ps -a --filter "label=$label" --format '{{.Names}}')
+  for name in $names; do podman rm -f "$name" >/dev/null && echo "removed $name"; done
+  [[ -n "$names" ]] || echo "no $label containers to remove"
+  exit 0
+fi
+
+case "$distro" in
+  bookworm | trixie | jammy | noble) ;;
+  *) echo "try_in_container: --distro must be bookworm, trixie, jammy or noble (got $distro)" >&2; exit 2 ;;
+esac
+case "$(uname -m)" in
+  x86_64) arch=amd64 ;;
+  aarch64) arch=arm64 ;;
+  *) echo "try_in_container: Ollama ships amd64 and arm64 only, this machine is $(uname -m)" >&2; exit 2 ;;
+esac
+bin=.venv/bin
+[[ -x $bin/ansible-playbook ]] || { echo "try_in_container: run tests/run_all.sh or create .venv first" >&2; exit 2; }
+
+tests/harness/build_images.sh "$distro"
+$bin/python tests/harness/build_double_releases.py --out .cache/double-releases --versions "$version" --arch "$arch" \
+  >/dev/null
+releases="$PWD/.cache/double-releases/$version"
+archive=$(ls "$releases"/ollama-linux-"$arch".t*)
+
+name="$label-$distro"
+if ! podman container exists "$name"; then
+  podman run -d --name "$name" --hostname "$name" --label "$label=1" --systemd=always \
+    "localhost/cortex-systemd:$distro" /sbin/init >/dev/null
+fi
+podman start "$name" >/dev/null
+for _ in $(seq 60); do
+  state=$(podman exec "$name" systemctl is-system-running 2>/dev/null || true)
+  [[ $state == running || $state == degraded ]] && break
+  sleep 0.5
+done
+
+# An inventory, not -e: an extra var would also redirect the role's controller-side (localhost) tasks.
+inventory=.cache/try/$name.yml
+mkdir -p .cache/try
+printf 'all:\n  hosts:\n    %s:\n      ansible_connection: containers.podman.podman\n' "$name" >"$inventory"
+# The same air-gap variables a real offline host uses (inventory/group_vars/all/airgap.yml).
+$bin/ansible-playbook -i "$inventory" playbooks/ollama.yml \
+  -e "{\"ollama_version\": \"$version\", \"ollama_archive_src\": \"$archive\",
+       \"ollama_checksums_file\": \"$releases/sha256sum.txt\", \"ollama_no_cloud\": true}"
+
+cat <<EOF
+
+Ollama $version (the project's TEST DOUBLE, not the real server) runs as a systemd service in $name.
+  look inside:  podman exec -it $name bash
+  the service:  podman exec $name systemctl status ollama
+  the API:      podman exec $name ollama list
+  the unit:     podman exec $name systemctl cat ollama
+  remove it:    tests/harness/try_in_container.sh --rm
+EOF
