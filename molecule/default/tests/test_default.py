@@ -5,6 +5,7 @@ server answering the pinned version (the TEST DOUBLE 0.34.3), and a drop-in that
 from __future__ import annotations
 
 import os
+import shlex
 
 import pytest
 import yaml
@@ -132,6 +133,54 @@ def test_listens_on_loopback_only(host: Instance) -> None:
 def test_api_and_cli_report_the_pinned_version(host: Instance) -> None:
     assert host.api("/api/version") == {"version": VERSION}
     assert VERSION in host.sh(f"{PREFIX}/bin/ollama --version")
+
+
+def test_settings_reach_the_server_and_revert() -> None:
+    host = Instance(_instances()[0])
+    odd = 'a "quoted" 50% \\ value'
+    settings = {
+        "ollama_keep_alive": "1h30m",
+        "ollama_num_parallel": 2,
+        "ollama_max_loaded_models": 3,
+        "ollama_context_length": 8192,
+        "ollama_flash_attention": False,
+        "ollama_no_cloud": True,
+        "ollama_origins": ["https://app.example.com", "app://cortex"],
+        "ollama_https_proxy": "http://proxy.example.internal:3128",
+        "ollama_no_proxy": "localhost,127.0.0.1",
+        "ollama_extra_env": {"OLLAMA_DEBUG": "1", "CORTEX_ODD": odd},
+    }
+    starts = host.starts()
+    try:
+        run = apply_role(host.name, ollama_version=VERSION, **settings)
+        assert run.rc == 0, run
+        assert host.starts() == starts + 1, "a settings change restarts the server exactly once"
+        env = dict(item.split("=", 1) for item in shlex.split(host.unit("Environment")))
+        assert env == {
+            "HOME": HOME,
+            "OLLAMA_HOST": "127.0.0.1:11434",
+            "OLLAMA_MODELS": MODELS,
+            "OLLAMA_KEEP_ALIVE": "1h30m",
+            "OLLAMA_NUM_PARALLEL": "2",
+            "OLLAMA_MAX_LOADED_MODELS": "3",
+            "OLLAMA_CONTEXT_LENGTH": "8192",
+            "OLLAMA_FLASH_ATTENTION": "0",
+            "OLLAMA_ORIGINS": "https://app.example.com,app://cortex",
+            "OLLAMA_NO_CLOUD": "1",
+            "HTTPS_PROXY": "http://proxy.example.internal:3128",
+            "NO_PROXY": "localhost,127.0.0.1",
+            "CORTEX_ODD": odd,
+            "OLLAMA_DEBUG": "1",
+        }
+        # The running server (the double logs its OLLAMA_* settings at start) got them too.
+        config = host.sh("journalctl -u ollama -o cat | grep 'server config' | tail -1")
+        assert "OLLAMA_NO_CLOUD:1" in config
+        assert "OLLAMA_KEEP_ALIVE:1h30m" in config
+    finally:
+        restore = apply_role(host.name, ollama_version=VERSION)
+    assert restore.rc == 0, restore
+    assert "OLLAMA_NO_CLOUD=1" not in host.unit("Environment")
+    assert host.api("/api/version") == {"version": VERSION}
 
 
 def test_override_conf_wins_and_survives_a_rerun() -> None:
