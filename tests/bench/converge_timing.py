@@ -93,7 +93,7 @@ def failed(stats: dict[str, dict[str, int]]) -> bool:
 def write_docs(command: str, table: str, output: str) -> None:
     body = f"""{SECTION}
 
-Command (from the repository root; about 10 minutes on the 2-core build machine):
+Command (from the repository root; 6 to 10 minutes on the 2-core build machine):
 
 ```bash
 {command}
@@ -106,7 +106,7 @@ fresh converge and an idempotent re-run (which must report `changed=0`), one hos
 of all hosts together, side by side with the single-host re-runs. Wall time of `ansible-playbook` includes its
 start-up (~2 s). Most of the time is the podman connection: every task costs a few `podman exec` calls
 (no pipelining), about 1 s per task here. On 2 cores the all-hosts re-run is bound by CPU, not by Ansible's
-forks: 4 hosts take about 3x one host rather than 1x.
+forks: 4 hosts take 2-3x one host rather than 1x.
 
 {table}
 
