@@ -6,7 +6,10 @@ for the `containers.podman.podman` connection and would fall back to one Ansible
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import hashlib
+import http.server
 import io
 import json
 import os
@@ -14,7 +17,9 @@ import subprocess
 import sys
 import tarfile
 import tempfile
-from dataclasses import dataclass
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -63,6 +68,35 @@ def archive_file_hashes(archive: Path, prefix: str) -> dict[str, str]:
                 path = member.name.removeprefix("./")
                 hashes[f"{prefix}/{path}"] = hashlib.sha256(data.read()).hexdigest()
     return hashes
+
+
+@dataclass
+class Mirror:
+    """A plain HTTP server on the controller's loopback, standing in for an internal release mirror."""
+
+    url: str
+    requests: list[str] = field(default_factory=list)
+
+
+@contextlib.contextmanager
+def http_mirror(root: Path) -> Iterator[Mirror]:
+    """Serve root over HTTP on a free loopback port, recording the paths requested (role downloads run
+    on the controller, so the mirror only has to be reachable from here)."""
+    mirror = Mirror("")
+
+    class Handler(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, format: str, *args: Any) -> None:
+            mirror.requests.append(f"{self.command} {self.path}")
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Handler, directory=str(root)))
+    mirror.url = f"http://127.0.0.1:{server.server_address[1]}"
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield mirror
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 @dataclass

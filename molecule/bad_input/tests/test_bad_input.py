@@ -8,12 +8,12 @@ invocation) before and after one ansible-playbook run of the role, and requires 
 from __future__ import annotations
 
 import re
-import shutil
+import socket
 from pathlib import Path
 from typing import Any
 
 import pytest
-from cortex_molecule import RELEASES, Instance, apply_role, archive_path
+from cortex_molecule import RELEASES, Instance, apply_role, archive_path, http_mirror
 
 SYSTEMD_HOST = Instance("bad-input-bookworm")
 PLAIN_HOST = Instance("bad-input-plain")
@@ -95,13 +95,26 @@ def test_unsupported_os_is_refused() -> None:
         SYSTEMD_HOST.sh("mv -f /etc/os-release.cortex-test /etc/os-release")
 
 
-def test_tampered_archive_leaves_the_running_version(tmp_path: Path) -> None:
+def tampered_copy(directory: Path) -> Path:
+    """0.34.3's archive with one byte flipped, under its own name (so sha256sum.txt's line for it applies)."""
     good = archive_path("0.34.3")
-    tampered = tmp_path / good.name  # same name, so sha256sum.txt's line for it applies
-    shutil.copyfile(good, tampered)
-    data = bytearray(tampered.read_bytes())
+    tampered = directory / good.name
+    tampered.parent.mkdir(parents=True, exist_ok=True)
+    data = bytearray(good.read_bytes())
     data[len(data) // 2] ^= 0xFF
     tampered.write_bytes(data)
+    return tampered
+
+
+def assert_still_running(invocation: str) -> None:
+    assert SYSTEMD_HOST.unit("InvocationID") == invocation
+    assert SYSTEMD_HOST.unit("ActiveState") == "active"
+    assert SYSTEMD_HOST.api("/api/version")["version"] == INSTALLED
+    assert INSTALLED in SYSTEMD_HOST.sh("/usr/local/bin/ollama --version")
+
+
+def test_tampered_archive_leaves_the_running_version(tmp_path: Path) -> None:
+    tampered = tampered_copy(tmp_path)
     invocation = SYSTEMD_HOST.unit("InvocationID")
 
     assert_refused(
@@ -111,7 +124,32 @@ def test_tampered_archive_leaves_the_running_version(tmp_path: Path) -> None:
         ollama_archive_src=str(tampered),
         ollama_checksums_file=str(RELEASES / "0.34.3" / "sha256sum.txt"),
     )
-    assert SYSTEMD_HOST.unit("InvocationID") == invocation
-    assert SYSTEMD_HOST.unit("ActiveState") == "active"
-    assert SYSTEMD_HOST.api("/api/version")["version"] == INSTALLED
-    assert INSTALLED in SYSTEMD_HOST.sh("/usr/local/bin/ollama --version")
+    assert_still_running(invocation)
+
+
+def test_tampered_mirror_download_leaves_the_running_version(tmp_path: Path) -> None:
+    tampered = tampered_copy(tmp_path / "mirror" / "0.34.3")
+    invocation = SYSTEMD_HOST.unit("InvocationID")
+    with http_mirror(tmp_path / "mirror") as mirror:
+        assert_refused(
+            SYSTEMD_HOST,
+            ["checksum", "did not match"],
+            ollama_version="0.34.3",
+            ollama_archive_src=f"{mirror.url}/0.34.3/{tampered.name}",
+            ollama_checksums_file=str(RELEASES / "0.34.3" / "sha256sum.txt"),
+            ollama_controller_cache_dir=str(tmp_path / "controller-cache"),
+        )
+        assert f"GET /0.34.3/{tampered.name}" in mirror.requests
+    assert_still_running(invocation)
+
+
+def test_unreachable_mirror_is_refused() -> None:
+    with socket.socket() as s:  # a loopback port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    assert_refused(
+        SYSTEMD_HOST,
+        ["cannot download", f"127.0.0.1:{port}"],
+        ollama_version="0.34.3",
+        ollama_archive_src=f"http://127.0.0.1:{port}/0.34.3/{archive_path('0.34.3').name}",
+    )
