@@ -1,13 +1,25 @@
 """Upgrade and downgrade across the .tgz and .tar.zst layouts: models survive, one restart per change.
 
-Converge installed 0.13.5 (.tgz, floor lowered in molecule.yml). This walks to 0.34.3 (.tar.zst), 0.34.3 again
-(a no-op) and 0.13.4 (downgrade to .tgz). Each step compares against the version found running, so the verifier
-can be re-run on the same instance.
+Converge installed 0.13.5 (.tgz, floor lowered in molecule.yml) from a controller path. This walks to 0.34.3
+(.tar.zst) downloaded from an internal mirror (an HTTP server on the controller's loopback), 0.34.3 again from
+the controller path (same archive: a no-op) and 0.13.4 (downgrade to .tgz). Each step compares against the
+version found running, so the verifier can be re-run on the same instance.
 """
 
 from __future__ import annotations
 
-from cortex_molecule import Instance, apply_role, archive_file_hashes, archive_members, archive_path
+from pathlib import Path
+from typing import Any
+
+from cortex_molecule import (
+    RELEASES,
+    Instance,
+    apply_role,
+    archive_file_hashes,
+    archive_members,
+    archive_path,
+    http_mirror,
+)
 
 HOST = Instance("upgrade-noble")
 MODEL_DIR = "/var/lib/ollama/models"
@@ -62,28 +74,37 @@ def test_archives_differ_in_lib_ollama() -> None:
     assert shipped_lib("0.34.3") - shipped_lib("0.13.5")
 
 
-def test_upgrade_and_downgrade_keep_models_and_restart_once_per_change() -> None:
+def test_upgrade_and_downgrade_keep_models_and_restart_once_per_change(tmp_path: Path) -> None:
     HOST.sh(f"python3 - && chown -R ollama:ollama {MODEL_DIR}", stdin=PLACE_MODEL)
     models = HOST.file_hashes(MODEL_DIR)
     assert len(models) == 3
     assert MODEL in model_names()
     version = HOST.api("/api/version")["version"]
 
-    for target in ["0.34.3", "0.34.3", "0.13.4"]:
-        changes = target != version
-        invocation, starts = HOST.unit("InvocationID"), HOST.starts()
+    with http_mirror(RELEASES) as mirror:
+        for target, source in [("0.34.3", "mirror"), ("0.34.3", "path"), ("0.13.4", "path")]:
+            step_vars: dict[str, Any] = {"ollama_version": target}
+            remote = f"/{target}/{archive_path(target).name}"
+            if source == "mirror":
+                # An empty controller cache, so the archive really comes over HTTP.
+                step_vars["ollama_archive_src"] = mirror.url + remote
+                step_vars["ollama_controller_cache_dir"] = str(tmp_path / "controller-cache")
+            changes = target != version
+            invocation, starts = HOST.unit("InvocationID"), HOST.starts()
 
-        run = apply_role(HOST.name, ollama_version=target)
+            run = apply_role(HOST.name, **step_vars)
 
-        assert run.rc == 0, run
-        assert (run.stats["changed"] > 0) == changes, f"{version} -> {target}: {run}"
-        assert HOST.starts() == starts + (1 if changes else 0), f"{version} -> {target}: starts"
-        assert (HOST.unit("InvocationID") != invocation) == changes, f"{version} -> {target}: InvocationID"
-        assert HOST.unit("ActiveState") == "active"
-        assert HOST.api("/api/version")["version"] == target
-        assert target in HOST.sh("/usr/local/bin/ollama --version")
-        assert lib_tree() == shipped_lib(target), f"{version} -> {target}: lib/ollama is not exactly {target}'s"
-        assert installed_files() == archive_file_hashes(archive_path(target), "/usr/local")
-        assert HOST.file_hashes(MODEL_DIR) == models, f"{version} -> {target}: model store changed"
-        assert MODEL in model_names()
-        version = target
+            assert run.rc == 0, run
+            assert (f"GET {remote}" in mirror.requests) == (source == "mirror" and changes), mirror.requests
+            mirror.requests.clear()
+            assert (run.stats["changed"] > 0) == changes, f"{version} -> {target}: {run}"
+            assert HOST.starts() == starts + (1 if changes else 0), f"{version} -> {target}: starts"
+            assert (HOST.unit("InvocationID") != invocation) == changes, f"{version} -> {target}: InvocationID"
+            assert HOST.unit("ActiveState") == "active"
+            assert HOST.api("/api/version")["version"] == target
+            assert target in HOST.sh("/usr/local/bin/ollama --version")
+            assert lib_tree() == shipped_lib(target), f"{version} -> {target}: lib/ollama is not exactly {target}'s"
+            assert installed_files() == archive_file_hashes(archive_path(target), "/usr/local")
+            assert HOST.file_hashes(MODEL_DIR) == models, f"{version} -> {target}: model store changed"
+            assert MODEL in model_names()
+            version = target
