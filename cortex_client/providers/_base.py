@@ -68,6 +68,9 @@ class Provider(abc.ABC):
         self.pool = EndpointPool(base_urls, breaker)
         self.timeouts = timeouts
         self._secrets: tuple[str, ...] = ()
+        self._client: Any = None
+        self._client_lock = threading.Lock()
+        self._aclients: PerLoop[Any] = PerLoop(lambda: self._make_client(asynchronous=True))
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(model={self.model!r}, endpoints={list(self.pool.endpoints)!r})"
@@ -84,11 +87,32 @@ class Provider(abc.ABC):
     @abc.abstractmethod
     def astream(self, request: ChatRequest, endpoint: Endpoint, budget: float) -> AsyncIterator[StreamItem]: ...
 
-    def close(self) -> None:  # noqa: B027 - optional hook
-        """Close sync clients (async ones are closed by `aclose`)."""
+    # --- clients: built on first use, so a provider's import cost is paid only when it is called ---------
+    @abc.abstractmethod
+    def _make_client(self, asynchronous: bool) -> Any: ...
 
-    async def aclose(self) -> None:  # noqa: B027 - optional hook
-        """Close async clients."""
+    def _sync_client(self) -> Any:
+        if self._client is None:
+            with self._client_lock:
+                if self._client is None:
+                    self._client = self._make_client(asynchronous=False)
+        return self._client
+
+    def _async_client(self) -> Any:
+        return self._aclients.get()
+
+    def close(self) -> None:
+        """Close the sync client (async ones are closed by `aclose`)."""
+        client, self._client = self._client, None
+        if client is not None:
+            client.close()
+
+    async def aclose(self) -> None:
+        """Close the current event loop's async client."""
+        client = self._aclients.take()
+        if client is not None:
+            # httpx names it aclose(); the SDKs' async clients name it close().
+            await (client.aclose() if hasattr(client, "aclose") else client.close())
 
     def error(
         self,

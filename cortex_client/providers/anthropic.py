@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import inspect
 import json
-import threading
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -19,7 +18,7 @@ from .._errors import ConfigError, ErrorKind, ProviderError
 from .._pool import Endpoint
 from .._retry import kind_for_status, parse_retry_after
 from .._types import LLMProvider, LLMResponse, Message, Tool, ToolCall
-from ._base import ChatRequest, PerLoop, Provider, StreamItem, ToolChoice, text_of, transport_error_kind
+from ._base import ChatRequest, Provider, StreamItem, ToolChoice, text_of, transport_error_kind
 
 FINISH_REASONS = {
     "end_turn": "stop",
@@ -112,9 +111,6 @@ class AnthropicProvider(Provider):
         super().__init__(**kwargs)
         self._api_key = api_key
         self._secrets = (api_key,)
-        self._lock = threading.Lock()
-        self._client: Any = None
-        self._aclients: PerLoop[Any] = PerLoop(lambda: self._make_client(True))
         self._takes_temperature = False
 
     def _make_client(self, asynchronous: bool) -> Any:
@@ -126,26 +122,6 @@ class AnthropicProvider(Provider):
         self._takes_temperature = "temperature" in inspect.signature(anthropic.resources.Messages.create).parameters
         timeout = anthropic.Timeout(self.timeouts.cloud_read, connect=self.timeouts.cloud_connect)
         return cls(api_key=self._api_key, base_url=self.pool.endpoints[0].url, max_retries=0, timeout=timeout)
-
-    def _sync_client(self) -> Any:
-        if self._client is None:
-            with self._lock:
-                if self._client is None:
-                    self._client = self._make_client(False)
-        return self._client
-
-    def _async_client(self) -> Any:
-        return self._aclients.get()
-
-    def close(self) -> None:
-        if self._client is not None:
-            self._client.close()
-            self._client = None
-
-    async def aclose(self) -> None:
-        client = self._aclients.take()
-        if client is not None:
-            await client.close()
 
     def _params(self, request: ChatRequest, budget: float, stream: bool) -> dict[str, Any]:
         system, messages = to_anthropic_messages(request.messages)

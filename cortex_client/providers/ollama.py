@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import re
-import threading
 from collections.abc import AsyncIterator, Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -18,7 +17,7 @@ from .._errors import ErrorKind, LocalOnlyViolation, ProviderError
 from .._pool import Endpoint
 from .._retry import kind_for_status, parse_retry_after
 from .._types import LLMProvider, LLMResponse, Message, ToolCall
-from ._base import ChatRequest, PerLoop, Provider, StreamItem, text_of, transport_error_kind
+from ._base import ChatRequest, Provider, StreamItem, text_of, transport_error_kind
 
 if TYPE_CHECKING:
     import httpx
@@ -83,42 +82,25 @@ class OllamaProvider(Provider):
     def __init__(self, *, local_only: bool = False, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.local_only = local_only
-        self._lock = threading.Lock()
-        self._client: httpx.Client | None = None
-        self._aclients: PerLoop[httpx.AsyncClient] = PerLoop(self._new_async_client)
 
-    # --- clients (built on first use; httpx is imported only then) -----------------------------------
+    def _make_client(self, asynchronous: bool) -> httpx.Client | httpx.AsyncClient:
+        import httpx  # noqa: PLC0415 - keep `import cortex_client` fast
+
+        cls = httpx.AsyncClient if asynchronous else httpx.Client
+        return cls(trust_env=False, verify=self._verify())
+
     def _sync_client(self) -> httpx.Client:
-        if self._client is None:
-            with self._lock:
-                if self._client is None:
-                    import httpx  # noqa: PLC0415 - keep `import cortex_client` fast
-
-                    self._client = httpx.Client(trust_env=False, verify=self._verify())
-        return self._client
-
-    def _new_async_client(self) -> httpx.AsyncClient:
-        import httpx  # noqa: PLC0415
-
-        return httpx.AsyncClient(trust_env=False, verify=self._verify())
+        client: httpx.Client = super()._sync_client()
+        return client
 
     def _async_client(self) -> httpx.AsyncClient:
-        return self._aclients.get()
+        client: httpx.AsyncClient = super()._async_client()
+        return client
 
     def _verify(self) -> bool:
         # Loading the CA bundle costs ~40 ms per client; plain http:// endpoints never use it.
         # Any https:// endpoint keeps full verification. (Redirects are not followed.)
         return any(e.url.startswith("https://") for e in self.pool.endpoints)
-
-    def close(self) -> None:
-        if self._client is not None:
-            self._client.close()
-            self._client = None
-
-    async def aclose(self) -> None:
-        client = self._aclients.take()
-        if client is not None:
-            await client.aclose()
 
     def _timeout(self, budget: float) -> httpx.Timeout:
         import httpx  # noqa: PLC0415 - already loaded by the client

@@ -7,7 +7,6 @@ so upstream calls per request stay bounded and countable.
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -15,7 +14,7 @@ from .._errors import ErrorKind, ProviderError
 from .._pool import Endpoint
 from .._retry import kind_for_status, parse_retry_after
 from .._types import LLMProvider, LLMResponse, ToolCall
-from ._base import ChatRequest, PerLoop, Provider, StreamItem, estimate_tokens, transport_error_kind
+from ._base import ChatRequest, Provider, StreamItem, estimate_tokens, transport_error_kind
 
 logger = logging.getLogger("cortex_client")
 
@@ -28,9 +27,6 @@ class OpenAIProvider(Provider):
         super().__init__(**kwargs)
         self._api_key = api_key
         self._secrets = (api_key,)
-        self._lock = threading.Lock()
-        self._client: Any = None
-        self._aclients: PerLoop[Any] = PerLoop(lambda: self._make_client(True))
 
     def _make_client(self, asynchronous: bool) -> Any:
         import openai  # noqa: PLC0415 - a 1-3 s import; only when this provider is used
@@ -44,26 +40,6 @@ class OpenAIProvider(Provider):
             timeout=timeout,
             _enforce_credentials=False,
         )
-
-    def _sync_client(self) -> Any:
-        if self._client is None:
-            with self._lock:
-                if self._client is None:
-                    self._client = self._make_client(False)
-        return self._client
-
-    def _async_client(self) -> Any:
-        return self._aclients.get()
-
-    def close(self) -> None:
-        if self._client is not None:
-            self._client.close()
-            self._client = None
-
-    async def aclose(self) -> None:
-        client = self._aclients.take()
-        if client is not None:
-            await client.close()
 
     # --- request ----------------------------------------------------------------------------------------
     def _temperature(self, value: float) -> float:
