@@ -55,13 +55,24 @@ stage "host (podman, packages)" tests/harness/prepare_host.sh || exit 1
 stage "venv (.venv, group dev)" setup_venv || exit 1
 export PATH="$PWD/.venv/bin:$PATH"
 
+# debootstrap mostly waits on the network while the llama.cpp build uses the CPUs: build the images meanwhile.
+mkdir -p .cache
+tests/harness/build_images.sh >.cache/build_images.log 2>&1 &
+images_pid=$!
+wait_for_images() {
+  wait "$images_pid"
+  local rc=$?
+  cat .cache/build_images.log
+  return "$rc"
+}
+
 stage "llama.cpp + Gemma GGUF" tests/harness/install_llama_cpp.sh
 stage "test-double releases" .venv/bin/python tests/harness/build_double_releases.py \
   --out .cache/double-releases --registry .cache/double-registry
 stage "lint" lint
 stage "pytest (client, CLI, e2e)" .venv/bin/pytest -q
 stage "client benchmarks" client_bench
-stage "systemd base images" tests/harness/build_images.sh
+stage "systemd base images" wait_for_images
 stage "molecule" molecule_scenarios
 
 printf '\n===== summary\n'
