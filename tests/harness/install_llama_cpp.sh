@@ -17,8 +17,9 @@ found=("$wheels"/llama_cpp_python-"$LLAMA_CPP_VERSION"-*.whl)
 if ((${#found[@]} == 0)); then
   echo "install_llama_cpp: building llama-cpp-python $LLAMA_CPP_VERSION (a few minutes)"
   # The native build segfaults on first generation on CPUs that report AMX: build portable code.
+  # --no-cache-dir: pip's wheel cache ignores CMAKE_ARGS and could hand back a native build.
   CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF" \
-    "$venv/bin/pip" wheel --no-deps -w "$wheels" "llama-cpp-python==$LLAMA_CPP_VERSION"
+    "$venv/bin/pip" wheel --no-cache-dir --no-deps -w "$wheels" "llama-cpp-python==$LLAMA_CPP_VERSION"
   found=("$wheels"/llama_cpp_python-"$LLAMA_CPP_VERSION"-*.whl)
 fi
 
