@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import abc
+import functools
+import importlib
 import threading
 import weakref
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -175,3 +177,17 @@ def text_of(content: Any) -> str:
 def estimate_tokens(messages: list[Message]) -> int:
     """A rough prompt size (about 4 characters per token) for servers that report no usage."""
     return sum(len(text_of(m.get("content"))) for m in messages) // 4
+
+
+@functools.cache
+def sdk_transport_errors() -> tuple[type[Exception], ...]:
+    """Transport errors that can escape an SDK while a stream is read: newer SDKs bundle httpx2 (a fork of
+    httpx), older ones use httpx itself; catch whichever is installed."""
+    errors: list[type[Exception]] = []
+    for name in ("httpx", "httpx2"):
+        try:
+            module = importlib.import_module(name)
+        except ImportError:
+            continue
+        errors += [module.HTTPError, module.StreamError]
+    return tuple(errors)

@@ -18,7 +18,7 @@ from .._errors import ConfigError, ErrorKind, ProviderError
 from .._pool import Endpoint
 from .._retry import kind_for_status, parse_retry_after
 from .._types import LLMProvider, LLMResponse, Message, Tool, ToolCall
-from ._base import ChatRequest, Provider, StreamItem, ToolChoice, text_of, transport_error_kind
+from ._base import ChatRequest, Provider, StreamItem, ToolChoice, sdk_transport_errors, text_of, transport_error_kind
 
 FINISH_REASONS = {
     "end_turn": "stop",
@@ -162,9 +162,8 @@ class AnthropicProvider(Provider):
 
     def _sdk_errors(self) -> tuple[type[Exception], ...]:
         import anthropic  # noqa: PLC0415
-        import httpx2  # noqa: PLC0415
 
-        return (anthropic.AnthropicError, OSError, httpx2.HTTPError, httpx2.StreamError)
+        return (anthropic.AnthropicError, OSError, *sdk_transport_errors())
 
     def _response(self, message: Any) -> LLMResponse:
         texts: list[str] = []

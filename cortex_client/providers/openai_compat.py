@@ -14,7 +14,7 @@ from .._errors import ErrorKind, ProviderError
 from .._pool import Endpoint
 from .._retry import kind_for_status, parse_retry_after
 from .._types import LLMProvider, LLMResponse, ToolCall
-from ._base import ChatRequest, Provider, StreamItem, estimate_tokens, transport_error_kind
+from ._base import ChatRequest, Provider, StreamItem, estimate_tokens, sdk_transport_errors, transport_error_kind
 
 logger = logging.getLogger("cortex_client")
 
@@ -81,8 +81,7 @@ class OpenAIProvider(Provider):
     def _sdk_errors(self) -> tuple[type[Exception], ...]:
         import openai  # noqa: PLC0415 - loaded by the client already
 
-        # httpx2 errors can escape the SDK while a stream is being read
-        return (openai.OpenAIError, OSError, *_transport_error_types())
+        return (openai.OpenAIError, OSError, *sdk_transport_errors())
 
     # --- results ----------------------------------------------------------------------------------------
     def _response(self, completion: Any, request: ChatRequest) -> LLMResponse:
@@ -173,12 +172,6 @@ class KimiProvider(OpenAIProvider):
 
     def _temperature(self, value: float) -> float:
         return min(max(value, 0.0), 1.0)
-
-
-def _transport_error_types() -> tuple[type[Exception], ...]:
-    import httpx2  # noqa: PLC0415 - the SDK's HTTP library, loaded with it
-
-    return (httpx2.HTTPError, httpx2.StreamError)
 
 
 class _StreamState:
