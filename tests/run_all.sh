@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite on a fresh Debian/Ubuntu machine (root): host setup, venv, lint, Python tests (client,
-# CLI, test double, real-LLM end to end), then the Molecule scenarios in real systemd containers.
+# CLI, test double), the Molecule scenarios in real systemd containers, end-to-end tests against a real local
+# LLM (llama.cpp + Gemma 3 270M, built in the background meanwhile), then the client benchmarks.
 # Every stage runs even when an earlier one failed; the summary lists each with its time, and the exit code is
 # non-zero if any failed. Slow artifacts are cached: podman images (podman storage), the llama.cpp wheel and the
 # Gemma GGUF (${XDG_CACHE_HOME:-~/.cache}/cortex-ci).
@@ -55,25 +56,38 @@ stage "host (podman, packages)" tests/harness/prepare_host.sh || exit 1
 stage "venv (.venv, group dev)" setup_venv || exit 1
 export PATH="$PWD/.venv/bin:$PATH"
 
-# debootstrap mostly waits on the network while the llama.cpp build uses the CPUs: build the images meanwhile.
+# Two slow builds run in the background, their output shown when waited for:
+# - the systemd images (debootstrap), needed first, by Molecule;
+# - the llama.cpp wheel (CPU-bound, 7+ min on 2 cores) at the lowest priority: the Molecule scenarios mostly
+#   wait on `podman exec` and leave about one core idle, which the compile takes without slowing them much.
 mkdir -p .cache
-tests/harness/build_images.sh >.cache/build_images.log 2>&1 &
-images_pid=$!
-wait_for_images() {
-  wait "$images_pid"
-  local rc=$?
-  cat .cache/build_images.log
+declare -A background_pids
+background() { # background NAME COMMAND...: start it, its output in .cache/NAME.log
+  local name=$1
+  shift
+  "$@" >".cache/$name.log" 2>&1 &
+  background_pids[$name]=$!
+}
+await() { # await NAME: wait for a background job, show its output, return its status
+  local rc
+  wait "${background_pids[$1]}"
+  rc=$?
+  cat ".cache/$1.log"
   return "$rc"
 }
+background images tests/harness/build_images.sh
+background llama nice -n 19 tests/harness/install_llama_cpp.sh
 
-stage "llama.cpp + Gemma GGUF" tests/harness/install_llama_cpp.sh
 stage "test-double releases" .venv/bin/python tests/harness/build_double_releases.py \
   --out .cache/double-releases --registry .cache/double-registry
 stage "lint" lint
-stage "pytest (client, CLI, e2e)" .venv/bin/pytest -q
-stage "client benchmarks" client_bench
-stage "systemd base images" wait_for_images
+stage "pytest (client, CLI, double)" .venv/bin/pytest -q --ignore=tests/e2e
+stage "systemd base images" await images
 stage "molecule" molecule_scenarios
+stage "llama.cpp + Gemma GGUF" await llama
+stage "pytest e2e (real LLM)" .venv/bin/pytest -q tests/e2e
+# Last, on a quiet machine: the benchmark compares timings.
+stage "client benchmarks" client_bench
 
 printf '\n===== summary\n'
 printf '%s\n' "${summary[@]}"
