@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Install the real local LLM for the e2e tests (DESIGN.md §4): llama-cpp-python's OpenAI-compatible server
-# into .venv and the Gemma 3 270M GGUF into the cache. Idempotent: the wheel (about 4.5 min to build on 2
-# cores) and the GGUF are built once and cached. CORTEX_VENV points at another venv (default: .venv).
+# into .venv and the Gemma 3 270M GGUF into the cache. Idempotent: the wheel (about 14 CPU-minutes to build,
+# 7+ min on 2 cores) and the GGUF are built once and cached. CORTEX_VENV points at another venv (default: .venv).
 set -euo pipefail
 
 LLAMA_CPP_VERSION=0.3.36
