@@ -4,72 +4,45 @@ layouts and API shapes. The double runs from an extracted archive as a real serv
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import json
 import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tarfile
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import httpx
 import pytest
 
-HARNESS = Path(__file__).resolve().parent / "harness"
-BUILDER = HARNESS / "build_double_releases.py"
+from tests.harness import build_double_releases as builder
+from tests.harness import ollama_double as double
+from tests.support.archives import REPO, extract, read_archive
+from tests.support.double import InProcessDouble
+from tests.support.net import free_port
+
 OLD, NEW = "0.13.5", "0.34.3"  # .tgz and .tar.zst releases
 
 
-def load(name: str) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(name, HARNESS / f"{name}.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-double = load("ollama_double")
-builder = load("build_double_releases")
-
-
 def build(*args: str) -> str:
-    proc = subprocess.run([sys.executable, str(BUILDER), *args], capture_output=True, text=True, check=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "tests.harness.build_double_releases", *args],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=REPO,
+    )
     return proc.stdout
 
 
 def members(archive: Path) -> dict[str, tarfile.TarInfo]:
-    if archive.name.endswith(".tar.zst"):
-        data = subprocess.run(["zstd", "-dc", str(archive)], capture_output=True, check=True).stdout
-        tmp = archive.with_name(archive.name + ".tar")
-        tmp.write_bytes(data)
-        archive = tmp
-    with tarfile.open(archive) as tar:
+    with read_archive(archive) as tar:
         return {m.name: m for m in tar.getmembers()}
-
-
-def extract(archive: Path, dest: Path) -> Path:
-    dest.mkdir(parents=True)
-    if archive.name.endswith(".tar.zst"):
-        subprocess.run(f"zstd -dc '{archive}' | tar -xf - -C '{dest}'", shell=True, check=True)
-    else:
-        subprocess.run(["tar", "-xzf", str(archive), "-C", str(dest)], check=True)
-    return dest / "bin" / "ollama"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def ndjson(text: str) -> list[dict[str, Any]]:
@@ -81,13 +54,6 @@ def releases(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("releases")
     build("--out", str(out), "--versions", OLD, NEW)
     return out
-
-
-@pytest.fixture(scope="module")
-def registry(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    reg = tmp_path_factory.mktemp("registry")
-    build("--registry", str(reg))
-    return reg
 
 
 @pytest.fixture(scope="module")
@@ -136,24 +102,12 @@ def server(ollama_bin: Path, registry: Path, tmp_path: Path) -> Iterator[Double]
     d.stop()
 
 
-class InProcess:
-    """The double's HTTP server on a loopback port in this process: fast, for API-shape tests."""
+class InProcess(InProcessDouble):
+    """The in-process double with its store under `home`, where the real server keeps it."""
 
     def __init__(self, home: Path, registry: Path) -> None:
         self.home = home
-        store = double.Store(home / ".ollama" / "models")
-        store.ensure_dirs()
-        self.httpd = double.Server(("127.0.0.1", 0), store, double.Store(registry))
-        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05})
-        self.thread.start()
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        self.http = httpx.Client(base_url=self.url, timeout=10)
-
-    def stop(self) -> None:
-        self.http.close()
-        self.httpd.shutdown()
-        self.httpd.server_close()
-        self.thread.join()
+        super().__init__(home / ".ollama" / "models", registry)
 
 
 @pytest.fixture
@@ -237,10 +191,20 @@ def test_builds_are_reproducible_and_reruns_skip(tmp_path: Path) -> None:
 
 def test_bad_version_is_refused_before_writing(tmp_path: Path) -> None:
     proc = subprocess.run(
-        [sys.executable, str(BUILDER), "--out", str(tmp_path / "out"), "--versions", "0.13.5", "v1.2"],
+        [
+            sys.executable,
+            "-m",
+            "tests.harness.build_double_releases",
+            "--out",
+            str(tmp_path / "out"),
+            "--versions",
+            "0.13.5",
+            "v1.2",
+        ],
         capture_output=True,
         text=True,
         check=False,
+        cwd=REPO,
     )
     assert proc.returncode == 2
     assert "invalid version 'v1.2'" in proc.stderr

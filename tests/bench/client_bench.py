@@ -7,7 +7,7 @@ interleaved, in one run (so machine load hits both alike), reported as medians o
   failover    answer time when the primary (Ollama) refuses the connection vs the secondary alone
   breaker     time per call while a dead provider's breaker is open vs a chain without that provider
 
-Usage: .venv/bin/python tests/bench/client_bench.py [--rounds N]   (exit status 1 if a target fails)
+Usage: .venv/bin/python -m tests.bench.client_bench [--rounds N]   (exit status 1 if a target fails)
 """
 
 from __future__ import annotations
@@ -21,11 +21,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/: the router's loopback fakes
-
-from client.fakes import FakeOpenAI, closed_port_url
-
 from cortex_client import BreakerPolicy, LLMProvider, LLMRouter, Settings
+from tests.support.fakes import FakeOpenAI, closed_port_url
 
 MESSAGES = [{"role": "user", "content": "ping"}]
 results: list[tuple[str, str, bool]] = []

@@ -3,75 +3,34 @@ against the Ollama test double (in this process, on a loopback port) and the rou
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 
-HARNESS = Path(__file__).resolve().parents[1] / "harness"
+from tests.harness import build_double_releases
+from tests.support.double import InProcessDouble
+
 CLI = Path(sys.executable).with_name("cortex-llm")
-
-
-def _load(name: str) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(name, HARNESS / f"{name}.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules.setdefault(name, module)
-    spec.loader.exec_module(module)
-    return module
-
-
-double = _load("ollama_double")
-builder = _load("build_double_releases")
 DOUBLE_MODEL = "tinyllama-double"  # in the builder's registry (REGISTRY_MODELS)
 
 
-class OllamaDouble:
-    """The Ollama test double's HTTP server in a thread; `store` is its model dir, `registry` what pull reads."""
-
-    def __init__(self, store: Path, registry: Path) -> None:
-        self.store = double.Store(store)
-        self.store.ensure_dirs()
-        self.httpd = double.Server(("127.0.0.1", 0), self.store, double.Store(registry))
-        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05})
-        self.thread.start()
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-
-    def models(self) -> list[str]:
-        return sorted(name.shortest() for name, _ in self.store.models())
-
-    def stop(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
-        self.thread.join()
-
-
-@pytest.fixture(scope="session")
-def registry(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("registry")
-    builder.build_registry(root)
-    return root
-
-
 @pytest.fixture
-def ollama_empty(tmp_path: Path, registry: Path) -> Iterator[OllamaDouble]:
-    server = OllamaDouble(tmp_path / "ollama-models", registry)
+def ollama_empty(tmp_path: Path, registry: Path) -> Iterator[InProcessDouble]:
+    server = InProcessDouble(tmp_path / "ollama-models", registry)
     yield server
     server.stop()
 
 
 @pytest.fixture
-def ollama_ready(tmp_path: Path, registry: Path) -> Iterator[OllamaDouble]:
+def ollama_ready(tmp_path: Path, registry: Path) -> Iterator[InProcessDouble]:
     """A double whose store already holds the registry's models (same layout, so built in place)."""
-    builder.build_registry(tmp_path / "ollama-models")
-    server = OllamaDouble(tmp_path / "ollama-models", registry)
+    build_double_releases.build_registry(tmp_path / "ollama-models")
+    server = InProcessDouble(tmp_path / "ollama-models", registry)
     yield server
     server.stop()
 

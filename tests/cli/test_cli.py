@@ -11,15 +11,12 @@ import subprocess
 import sys
 
 import pytest
-from client.fakes import ConnectionRecorder, FakeAnthropic, FakeOpenAI, Reply, closed_port_url
 
-from .conftest import CLI, DOUBLE_MODEL, Home, OllamaDouble
+from tests.support.double import InProcessDouble as OllamaDouble
+from tests.support.fakes import ConnectionRecorder, FakeAnthropic, FakeOpenAI, Reply, closed_port_url
+from tests.support.keys import SECRETS
 
-SECRETS = {
-    "ANTHROPIC_API_KEY": "sk-ant-SECRET-claude-0123456789",
-    "MOONSHOT_API_KEY": "sk-SECRET-moonshot-0123456789",
-    "OPENAI_API_KEY": "sk-proj-SECRET-openai-0123456789",
-}
+from .conftest import CLI, DOUBLE_MODEL, Home
 
 
 def assert_no_secret(*texts: str) -> None:

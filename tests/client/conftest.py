@@ -9,17 +9,11 @@ from typing import Any
 import pytest
 
 from cortex_client import BreakerPolicy, LLMRouter, RetryPolicy, Settings, Timeouts
-
-from .fakes import FakeAnthropic, FakeOllama, FakeOpenAI
+from tests.support.fakes import FakeAnthropic, FakeOllama, FakeOpenAI
 
 # Tiny delays so retry tests run in milliseconds; the policy is the same as in production.
 FAST_RETRY = RetryPolicy(max_retries=2, initial_delay=0.001, max_delay=0.004, max_retry_after=2.0)
 FAST_TIMEOUTS = Timeouts(ollama_connect=1.0, ollama_read=5.0, cloud_connect=1.0, cloud_read=5.0, deadline=20.0)
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
 
 
 @pytest.fixture

@@ -8,8 +8,7 @@ import time
 from cortex_client import BreakerPolicy, LLMProvider, RetryPolicy, Timeouts
 from cortex_client._breaker import BreakerState, CircuitBreaker
 from cortex_client._pool import EndpointPool
-
-from .fakes import FakeOllama, Reply, closed_port_url
+from tests.support.fakes import FakeOllama, Reply, closed_port_url
 
 MESSAGES = [{"role": "user", "content": "hi"}]
 NO_RETRY = RetryPolicy(max_retries=0)

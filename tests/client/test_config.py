@@ -9,8 +9,7 @@ import pytest
 
 from cortex_client import ConfigError, LLMProvider, LLMRouter, Settings, TaskType
 from cortex_client._config import parse_dotenv
-
-from .fakes import Reply
+from tests.support.fakes import Reply
 
 
 def layout(tmp_path: Path) -> dict[str, Path]:

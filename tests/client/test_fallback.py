@@ -15,9 +15,9 @@ from cortex_client import (
     RetryPolicy,
     Timeouts,
 )
+from tests.support.fakes import FakeAnthropic, FakeOllama, Reply, closed_port_url
 
 from .conftest import FAST_RETRY
-from .fakes import FakeAnthropic, FakeOllama, Reply, closed_port_url
 
 MESSAGES = [{"role": "user", "content": "hi"}]
 CLAUDE_KEY = "sk-ant-test-key-000000000000"

@@ -10,8 +10,7 @@ import textwrap
 import pytest
 
 from cortex_client import PRICES, ConfigError, LLMProvider, LLMResponse
-
-from .fakes import Reply, closed_port_url
+from tests.support.fakes import Reply, closed_port_url
 
 MESSAGES = [{"role": "user", "content": "hi"}]
 

@@ -5,8 +5,7 @@ from __future__ import annotations
 import pytest
 
 from cortex_client import AllProvidersFailed, LLMProvider, LLMRouter, LocalOnlyViolation, Settings
-
-from .fakes import ConnectionRecorder, Reply, closed_port_url
+from tests.support.fakes import ConnectionRecorder, Reply, closed_port_url
 
 MESSAGES = [{"role": "user", "content": "private data"}]
 

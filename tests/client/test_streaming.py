@@ -6,8 +6,7 @@ from __future__ import annotations
 import pytest
 
 from cortex_client import AllProvidersFailed, ErrorKind, LLMProvider, StreamInterrupted, Timeouts
-
-from .fakes import FakeOpenAI, Reply
+from tests.support.fakes import FakeOpenAI, Reply
 
 MESSAGES = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "hi"}]
 EXPECTED = ["Hello", " from", " the", " fake"]

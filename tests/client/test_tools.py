@@ -8,8 +8,7 @@ import json
 import pytest
 
 from cortex_client import ConfigError, LLMProvider
-
-from .fakes import Reply
+from tests.support.fakes import Reply
 
 TOOLS = [
     {

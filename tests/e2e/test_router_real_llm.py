@@ -11,9 +11,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from client.fakes import closed_port_url
 
 from cortex_client import LLMProvider, LLMRouter, Settings
+from tests.support.fakes import closed_port_url
 
 from .conftest import LlamaServer
 

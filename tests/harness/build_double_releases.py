@@ -12,7 +12,9 @@ file names its version, so a test can tell whether an upgrade wiped the old `lib
 `--registry DIR` writes a tiny model registry in the model-store layout (manifests/ + blobs/) that the
 double's `pull` reads through OLLAMA_DOUBLE_REGISTRY. Outputs that are already up to date are left alone.
 
-Usage: build_double_releases.py --out DIR [--versions 0.13.4 0.34.3] [--arch amd64 arm64] [--registry DIR]
+Usage (from the repository root):
+  python -m tests.harness.build_double_releases --out DIR [--versions 0.13.4 0.34.3] [--arch amd64 arm64]
+      [--registry DIR]
 """
 
 from __future__ import annotations
@@ -20,7 +22,6 @@ from __future__ import annotations
 import argparse
 import gzip
 import hashlib
-import importlib.util
 import io
 import json
 import re
@@ -28,7 +29,8 @@ import subprocess
 import sys
 import tarfile
 from pathlib import Path
-from types import ModuleType
+
+from tests.harness import ollama_double as double
 
 HERE = Path(__file__).resolve().parent
 DOUBLE_SOURCE = HERE / "ollama_double.py"
@@ -37,16 +39,6 @@ ARCHES = ["amd64", "arm64"]
 ZSTD_FROM = (0, 14, 0)
 MTIME = 1_700_000_000  # fixed so archives are reproducible
 VERSION_RE = re.compile(r"^(\d+)\.(\d+)\.(\d+)(?:-rc\d+)?$")  # release candidates too, e.g. 0.14.0-rc1
-
-
-def load_double() -> ModuleType:
-    """The double's own store helpers (one implementation of the model-store layout)."""
-    spec = importlib.util.spec_from_file_location("ollama_double", DOUBLE_SOURCE)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules.setdefault("ollama_double", module)
-    spec.loader.exec_module(module)
-    return module
 
 
 def parse_version(text: str) -> tuple[int, int, int]:
@@ -190,7 +182,6 @@ def fake_gguf(label: str, size: int) -> bytes:
 
 
 def build_registry(root: Path) -> list[str]:
-    double = load_double()
     store = double.Store(root)
     store.ensure_dirs()
     report = []

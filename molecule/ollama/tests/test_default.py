@@ -1,0 +1,219 @@
+"""What converge left on each distro: the ollama user, root-owned binaries, the hardened unit, a loopback-only
+server answering the pinned version (the TEST DOUBLE 0.34.3), and a drop-in that a user's override.conf beats.
+"""
+
+from __future__ import annotations
+
+import shlex
+
+import pytest
+
+from tests.support.archives import RELEASES, archive_path
+from tests.support.instances import Instance, apply_role, instance_names
+
+VERSION = "0.34.3"
+PREFIX = "/usr/local"
+HOME = "/var/lib/ollama"
+MODELS = "/var/lib/ollama/models"
+
+
+@pytest.fixture(params=instance_names(), scope="module")
+def host(request: pytest.FixtureRequest) -> Instance:
+    return Instance(request.param)
+
+
+def stat(host: Instance, path: str) -> str:
+    return host.sh(f"stat -c '%U %G %a' {path}").strip()
+
+
+def existing_groups(host: Instance, names: list[str]) -> list[str]:
+    return [name for name in names if host.sh(f"getent group {name}", check=False)]
+
+
+def test_user_and_device_groups(host: Instance) -> None:
+    *_, home, shell = host.sh("getent passwd ollama").strip().split(":")
+    assert (home, shell) == (HOME, "/usr/sbin/nologin")
+    groups = host.sh("id -nG ollama").split()
+    expected = existing_groups(host, ["render", "video"])
+    assert expected, "the images have at least the video group"
+    assert set(expected) <= set(groups)
+    assert groups[0] == "ollama"
+
+
+def test_binary_and_libraries_are_root_owned(host: Instance) -> None:
+    assert stat(host, f"{PREFIX}/bin/ollama") == "root root 755"
+    assert stat(host, f"{PREFIX}/lib/ollama") == "root root 755"
+    # Nothing in lib/ollama belongs to anyone else or is writable by group/others (the service cannot alter it).
+    assert host.sh(f"find {PREFIX}/lib/ollama {PREFIX}/bin/ollama ! -user root -o -perm /022") == ""
+    assert host.sh(f"find {PREFIX}/lib/ollama -type f | wc -l").strip() != "0"
+
+
+def test_state_and_models_owned_by_ollama(host: Instance) -> None:
+    assert stat(host, HOME) == "ollama ollama 750"
+    assert stat(host, MODELS) == "ollama ollama 750"
+    # The server wrote its key into HOME under ProtectSystem=strict, so HOME really is writable for it.
+    assert stat(host, f"{HOME}/.ollama/id_ed25519").startswith("ollama ollama")
+
+
+def test_installed_archive_is_recorded_and_staging_is_clean(host: Instance) -> None:
+    sums = (RELEASES / VERSION / "sha256sum.txt").read_text()
+    expected = next(line.split()[0] for line in sums.splitlines() if line.endswith(archive_path(VERSION).name))
+    assert host.sh(f"cat {PREFIX}/lib/ollama/.cortex-installed-sha256").strip() == expected
+    assert host.sh("ls -A /var/cache/cortex-ollama 2>/dev/null || true") == ""
+
+
+def test_unit_runs_as_ollama_and_is_enabled(host: Instance) -> None:
+    assert host.sh("systemctl is-enabled ollama").strip() == "enabled"
+    assert host.unit("ActiveState") == "active"
+    assert host.unit("User") == "ollama"
+    assert host.unit("Group") == "ollama"
+    assert host.unit("ExecStart").startswith(f"{{ path={PREFIX}/bin/ollama ; argv[]={PREFIX}/bin/ollama serve ;")
+    assert host.unit("SupplementaryGroups").split() == existing_groups(host, ["render", "video"])
+    assert host.unit("Restart") == "always"
+    assert host.unit("StartLimitBurst") == "5"
+
+
+def test_hardening_keeps_gpu_devices_reachable(host: Instance) -> None:
+    assert host.unit("PrivateDevices") == "no"
+    assert host.unit("DevicePolicy") == "closed"
+    allowed = set(host.sh("systemctl show -p DeviceAllow ollama").splitlines())
+    assert {"DeviceAllow=char-nvidia* rw", "DeviceAllow=char-drm rw", "DeviceAllow=char-kfd rw"} <= allowed
+    expected = {
+        "ProtectSystem": "strict",
+        "ProtectHome": "yes",
+        "NoNewPrivileges": "yes",
+        "PrivateTmp": "yes",
+        "ProtectKernelModules": "yes",
+        "ProtectKernelTunables": "yes",
+        "RestrictSUIDSGID": "yes",
+        "CapabilityBoundingSet": "",
+        # Deliberately off: CUDA/ROCm JIT needs W+X memory (see the unit template).
+        "MemoryDenyWriteExecute": "no",
+    }
+    assert {prop: host.unit(prop) for prop in expected} == expected
+    assert host.unit("ReadWritePaths").split() == [HOME, MODELS]
+
+
+def test_sandbox_is_in_force_for_the_running_server(host: Instance) -> None:
+    pid = host.unit("MainPID")
+    mounts = {}
+    for line in host.sh(f"cat /proc/{pid}/mountinfo").splitlines():
+        fields = line.split()
+        mounts[fields[4]] = fields[5].split(",")
+    assert "ro" in mounts["/"], "ProtectSystem=strict did not make / read-only for the server"
+    assert "rw" in mounts[HOME]
+    status = host.sh(f"cat /proc/{pid}/status")
+    assert "NoNewPrivs:\t1" in status
+    assert "CapEff:\t0000000000000000" in status
+
+
+def test_environment_comes_from_the_drop_in(host: Instance) -> None:
+    assert host.unit("DropInPaths") == "/etc/systemd/system/ollama.service.d/10-cortex.conf"
+    env = host.unit("Environment").split()
+    assert env == [
+        f"HOME={HOME}",
+        "OLLAMA_HOST=127.0.0.1:11434",
+        f"OLLAMA_MODELS={MODELS}",
+        "OLLAMA_KEEP_ALIVE=5m",
+        "OLLAMA_NUM_PARALLEL=1",
+        "OLLAMA_MAX_LOADED_MODELS=0",
+    ]
+
+
+def test_listens_on_loopback_only(host: Instance) -> None:
+    listeners = [line.split()[3] for line in host.sh("ss -ltnH").splitlines()]
+    assert [addr for addr in listeners if addr.endswith(":11434")] == ["127.0.0.1:11434"]
+
+
+def test_api_and_cli_report_the_pinned_version(host: Instance) -> None:
+    assert host.api("/api/version") == {"version": VERSION}
+    assert VERSION in host.sh(f"{PREFIX}/bin/ollama --version")
+
+
+def test_settings_reach_the_server_and_revert() -> None:
+    host = Instance(instance_names()[0])
+    odd = 'a "quoted" 50% \\ value'
+    settings = {
+        "ollama_keep_alive": "1h30m",
+        "ollama_num_parallel": 2,
+        "ollama_max_loaded_models": 3,
+        "ollama_context_length": 8192,
+        "ollama_flash_attention": False,
+        "ollama_no_cloud": True,
+        "ollama_origins": ["https://app.example.com", "app://cortex"],
+        "ollama_https_proxy": "http://proxy.example.internal:3128",
+        "ollama_no_proxy": "localhost,127.0.0.1",
+        "ollama_extra_env": {"OLLAMA_DEBUG": "1", "CORTEX_ODD": odd},
+    }
+    starts = host.starts()
+    try:
+        run = apply_role(host.name, ollama_version=VERSION, **settings)
+        assert run.rc == 0, run
+        assert host.starts() == starts + 1, "a settings change restarts the server exactly once"
+        env = dict(item.split("=", 1) for item in shlex.split(host.unit("Environment")))
+        assert env == {
+            "HOME": HOME,
+            "OLLAMA_HOST": "127.0.0.1:11434",
+            "OLLAMA_MODELS": MODELS,
+            "OLLAMA_KEEP_ALIVE": "1h30m",
+            "OLLAMA_NUM_PARALLEL": "2",
+            "OLLAMA_MAX_LOADED_MODELS": "3",
+            "OLLAMA_CONTEXT_LENGTH": "8192",
+            "OLLAMA_FLASH_ATTENTION": "0",
+            "OLLAMA_ORIGINS": "https://app.example.com,app://cortex",
+            "OLLAMA_NO_CLOUD": "1",
+            "HTTPS_PROXY": "http://proxy.example.internal:3128",
+            "NO_PROXY": "localhost,127.0.0.1",
+            "CORTEX_ODD": odd,
+            "OLLAMA_DEBUG": "1",
+        }
+        # The running server (the double logs its OLLAMA_* settings at start) got them too.
+        config = host.sh("journalctl -u ollama -o cat | grep 'server config' | tail -1")
+        assert "OLLAMA_NO_CLOUD:1" in config
+        assert "OLLAMA_KEEP_ALIVE:1h30m" in config
+    finally:
+        restore = apply_role(host.name, ollama_version=VERSION)
+    assert restore.rc == 0, restore
+    assert "OLLAMA_NO_CLOUD=1" not in host.unit("Environment")
+    assert host.api("/api/version") == {"version": VERSION}
+
+
+def test_override_conf_wins_and_survives_a_rerun() -> None:
+    host = Instance(instance_names()[0])
+    override = "/etc/systemd/system/ollama.service.d/override.conf"
+    host.sh(f"printf '[Service]\\nEnvironment=OLLAMA_KEEP_ALIVE=1h\\n' > {override} && systemctl daemon-reload")
+    try:
+        assert "OLLAMA_KEEP_ALIVE=1h" in host.unit("Environment").split()
+        run = apply_role(host.name, ollama_version=VERSION)
+        assert run.rc == 0, run
+        assert run.stats["changed"] == 0, run
+        assert "OLLAMA_KEEP_ALIVE=1h" in host.sh(f"cat {override}")
+        assert "OLLAMA_KEEP_ALIVE=1h" in host.unit("Environment").split()
+    finally:
+        host.sh(f"rm -f {override} && systemctl daemon-reload")
+    assert "OLLAMA_KEEP_ALIVE=5m" in host.unit("Environment").split()
+
+
+def test_absent_uninstalls_keeping_models_unless_asked_then_present_restores() -> None:
+    host = Instance(instance_names()[-1])
+    gone = f"{PREFIX}/bin/ollama {PREFIX}/lib/ollama /etc/systemd/system/ollama.service"
+    host.sh(f"echo keep > {MODELS}/keep-me && chown ollama:ollama {MODELS}/keep-me")
+
+    run = apply_role(host.name, ollama_version=VERSION, ollama_state="absent")
+    assert run.rc == 0, run
+    assert host.sh(f"ls -d {gone} /etc/systemd/system/ollama.service.d 2>/dev/null || true") == ""
+    assert host.unit("LoadState") == "not-found"
+    assert not [line for line in host.sh("ss -ltnH").splitlines() if ":11434 " in line]
+    assert host.sh(f"cat {MODELS}/keep-me").strip() == "keep"
+    assert host.sh("getent passwd ollama", check=False), "the user stays while it owns the kept models"
+    again = apply_role(host.name, ollama_version=VERSION, ollama_state="absent")
+    assert (again.rc, again.stats["changed"]) == (0, 0), again
+
+    purge = apply_role(host.name, ollama_version=VERSION, ollama_state="absent", ollama_remove_data=True)
+    assert purge.rc == 0, purge
+    assert host.sh(f"ls -d {HOME} 2>/dev/null || true") == ""
+    assert host.sh("getent passwd ollama; getent group ollama", check=False) == ""
+
+    restore = apply_role(host.name, ollama_version=VERSION)
+    assert restore.rc == 0, restore
+    assert host.api("/api/version") == {"version": VERSION}

@@ -1,0 +1,165 @@
+"""Helpers for the Molecule verifiers (pytest): look inside an instance, re-run a role against it.
+
+Instances are Molecule's test hosts (tests/support/hosts.py), reached through testinfra's backend for the
+scenario's inventory: SSH over a persistent connection, the same way Ansible reaches them.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import functools
+import http.server
+import json
+import os
+import shlex
+import subprocess
+import sys
+import tempfile
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import testinfra
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+APPLY_PLAYBOOK = REPO / "molecule" / "shared" / "apply_role.yml"
+# systemd's "unit started" journal message (SD_MESSAGE_UNIT_STARTED), one per start of a unit.
+UNIT_STARTED = "39f53479d3a045ac8e11786248231fbf"
+API = "http://127.0.0.1:11434"
+_GET = "import sys, urllib.request; print(urllib.request.urlopen(sys.argv[1], timeout=5).read().decode())"
+
+
+@dataclass
+class Mirror:
+    """A plain HTTP server on the controller's loopback, standing in for an internal release mirror."""
+
+    url: str
+    requests: list[str] = field(default_factory=list)
+
+
+@contextlib.contextmanager
+def http_mirror(root: Path) -> Iterator[Mirror]:
+    """Serve root over HTTP on a free loopback port, recording the paths requested (role downloads run
+    on the controller, so the mirror only has to be reachable from here)."""
+    mirror = Mirror("")
+
+    class Handler(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, format: str, *args: Any) -> None:
+            mirror.requests.append(f"{self.command} {self.path}")
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Handler, directory=str(root)))
+    mirror.url = f"http://127.0.0.1:{server.server_address[1]}"
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield mirror
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def instance_names() -> list[str]:
+    """The scenario's instances, in platform order (from Molecule's inventory)."""
+    with open(os.environ["MOLECULE_INVENTORY_FILE"]) as f:
+        return list(yaml.safe_load(f)["all"]["hosts"])
+
+
+@dataclass
+class Instance:
+    """One Molecule instance, addressed by its name."""
+
+    name: str
+
+    @functools.cached_property
+    def host(self) -> testinfra.host.Host:
+        return testinfra.get_host(f"ansible://{self.name}", ansible_inventory=os.environ["MOLECULE_INVENTORY_FILE"])
+
+    def sh(self, script: str, *, check: bool = True, stdin: str | None = None) -> str:
+        if stdin is not None:  # the backend has no stdin: carry it inside the command
+            data = base64.b64encode(stdin.encode()).decode()
+            script = f"echo {data} | base64 -d | sh -c {shlex.quote(script)}"
+        result = self.host.run(f"sh -c {shlex.quote(script)}")
+        if check and result.rc != 0:
+            raise AssertionError(f"{self.name}: `{script}` exited {result.rc}: {result.stderr}")
+        return str(result.stdout)
+
+    def api(self, path: str) -> Any:
+        """GET an Ollama API path from inside the instance (the server binds loopback only)."""
+        return json.loads(self.sh(f"python3 -c '{_GET}' {API}{path}"))
+
+    def unit(self, prop: str, unit: str = "ollama.service") -> str:
+        return self.sh(f"systemctl show -p {prop} --value {unit}").strip()
+
+    def starts(self, unit: str = "ollama.service") -> int:
+        """How many times systemd has started the unit since the container booted."""
+        out = self.sh(f"journalctl -q -o cat MESSAGE_ID={UNIT_STARTED} UNIT={unit}", check=False)
+        return len(out.splitlines())
+
+    def file_hashes(self, root: str) -> dict[str, str]:
+        """sha256 of every regular file under root, keyed by path."""
+        out = self.sh(f"find {root} -type f -exec sha256sum {{}} +")
+        return {path: digest for digest, path in (line.split(maxsplit=1) for line in out.splitlines())}
+
+
+@dataclass
+class RoleRun:
+    """Outcome of one ansible-playbook run of the role, from the json stdout callback."""
+
+    rc: int
+    stats: dict[str, int]
+    failures: list[str]
+    output: str
+
+    def __str__(self) -> str:
+        return f"rc={self.rc} stats={self.stats} failures={self.failures}"
+
+
+def apply_role(instance: str, **role_vars: Any) -> RoleRun:
+    """Run molecule/shared/apply_role.yml (role ollama) against one instance, role variables as extra vars."""
+    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
+        json.dump(role_vars, f)
+    env = {
+        **os.environ,
+        "ANSIBLE_STDOUT_CALLBACK": "ansible.builtin.json",
+        "ANSIBLE_ROLES_PATH": str(REPO / "roles"),
+        "ANSIBLE_RETRY_FILES_ENABLED": "false",
+    }
+    playbook_bin = Path(sys.executable).with_name("ansible-playbook")
+    cmd = [
+        str(playbook_bin),
+        "-i",
+        os.environ["MOLECULE_INVENTORY_FILE"],
+        "--limit",
+        instance,
+        "-e",
+        f"@{f.name}",
+        str(APPLY_PLAYBOOK),
+    ]
+    try:
+        proc = subprocess.run(cmd, check=False, capture_output=True, text=True, env=env, timeout=900)
+    finally:
+        os.unlink(f.name)
+    try:
+        report = json.loads(proc.stdout)
+    except json.JSONDecodeError:
+        raise AssertionError(f"ansible-playbook printed no JSON (rc={proc.returncode}):\n{proc.stderr}") from None
+    failures = [
+        f"{task['task']['name']}: {message}"
+        for play in report["plays"]
+        for task in play["tasks"]
+        for host, result in task["hosts"].items()
+        if host == instance and (result.get("failed") or result.get("unreachable")) and not result.get("ignored")
+        for message in _messages(result)
+    ]
+    stats = report["stats"].get(instance, {})
+    return RoleRun(proc.returncode, stats, failures, proc.stdout + proc.stderr)
+
+
+def _messages(result: dict[str, Any]) -> list[str]:
+    """A failed result's message, or those of its failed loop items."""
+    items = [item for item in result.get("results", []) if item.get("failed")]
+    return [str(item.get("msg", item)) for item in items] or [str(result.get("msg", result))]
