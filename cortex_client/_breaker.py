@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
-from collections.abc import Callable
 from enum import Enum
 
 from ._config import BreakerPolicy
@@ -17,11 +15,11 @@ class BreakerState(Enum):
 
 
 class CircuitBreaker:
-    """Thread-safe; never awaits, so the async path shares it. `clock` is injectable for tests."""
+    """Thread-safe; never awaits, so the async path shares it. Time comes from `policy.clock`."""
 
-    def __init__(self, policy: BreakerPolicy, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, policy: BreakerPolicy) -> None:
         self._policy = policy
-        self._clock = clock
+        self._clock = policy.clock
         self._lock = threading.Lock()
         self._failures = 0
         self._opened_until = 0.0  # 0.0 = closed

@@ -10,31 +10,24 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 from . import _defaults
 from ._errors import ConfigError
+from ._registry import PROVIDERS
 from ._types import LLMProvider
 
-KEYS = (
+# Every key the client reads: the router's own, then each provider's (the registry's env names).
+KEYS: tuple[str, ...] = (
     "CORTEX_PROVIDER",
     "CORTEX_LOCAL_ONLY",
-    "OLLAMA_BASE_URL",
     "OLLAMA_HOST",
-    "OLLAMA_MODEL",
-    "ANTHROPIC_API_KEY",
-    "MOONSHOT_API_KEY",
-    "OPENAI_API_KEY",
-    "CLAUDE_MODEL",
-    "KIMI_MODEL",
-    "OPENAI_MODEL",
-    "ANTHROPIC_BASE_URL",
-    "KIMI_BASE_URL",
-    "OPENAI_BASE_URL",
+    *(key for spec in PROVIDERS for key in spec.env_keys()),
 )
-SECRET_KEYS = frozenset({"ANTHROPIC_API_KEY", "MOONSHOT_API_KEY", "OPENAI_API_KEY"})
+SECRET_KEYS = frozenset(spec.key_env for spec in PROVIDERS if spec.key_env)
 ETC_DIR = Path("/etc/cortex")
 
 _LINE = re.compile(r"^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*?)\s*$")
@@ -123,16 +116,10 @@ class Settings:
     provider: LLMProvider | None = None
     local_only: bool = False
     ollama_base_urls: tuple[str, ...] = (_defaults.DEFAULT_BASE_URLS[LLMProvider.OLLAMA],)
-    ollama_model: str | None = None
-    anthropic_api_key: str | None = field(default=None, repr=False)
-    moonshot_api_key: str | None = field(default=None, repr=False)
-    openai_api_key: str | None = field(default=None, repr=False)
-    claude_model: str | None = None
-    kimi_model: str | None = None
-    openai_model: str | None = None
-    anthropic_base_url: str | None = None
-    kimi_base_url: str | None = None
-    openai_base_url: str | None = None
+    # Per provider, only where configured: API keys, model ids, base URLs (Ollama's are ollama_base_urls).
+    api_keys: Mapping[LLMProvider, str] = field(default_factory=dict, repr=False)
+    models: Mapping[LLMProvider, str] = field(default_factory=dict)
+    base_urls: Mapping[LLMProvider, str] = field(default_factory=dict)
     sources: Mapping[str, str] = field(default_factory=dict)
     unreadable: tuple[str, ...] = ()
     raw: Mapping[str, str] = field(default_factory=dict, repr=False)
@@ -143,15 +130,14 @@ class Settings:
             if f.name == "raw":
                 continue
             value = getattr(self, f.name)
-            if f.name.endswith("_api_key"):
-                value = "<set>" if value else None
+            if f.name == "api_keys":
+                value = {kind.value: "<set>" for kind in value}
             parts.append(f"{f.name}={value!r}")
         return f"Settings({', '.join(parts)})"
 
     def secrets(self) -> tuple[str, ...]:
         """The configured secret values, for redaction of text that might echo them."""
-        keys = (self.anthropic_api_key, self.moonshot_api_key, self.openai_api_key)
-        return tuple(k for k in keys if k)
+        return tuple(self.api_keys.values())
 
     @classmethod
     def load(
@@ -206,9 +192,6 @@ class Settings:
 
     @classmethod
     def _from_raw(cls, raw: dict[str, str], sources: dict[str, str], unreadable: tuple[str, ...]) -> Settings:
-        def url(key: str) -> str | None:
-            return normalize_url(raw[key], key) if key in raw else None
-
         if "OLLAMA_BASE_URL" in raw:
             ollama_urls = parse_ollama_urls(raw["OLLAMA_BASE_URL"], "OLLAMA_BASE_URL")
         elif "OLLAMA_HOST" in raw:  # the official name, read by Ollama's own CLI
@@ -219,16 +202,13 @@ class Settings:
             provider=parse_provider(raw["CORTEX_PROVIDER"]) if "CORTEX_PROVIDER" in raw else None,
             local_only=parse_bool(raw.get("CORTEX_LOCAL_ONLY", ""), "CORTEX_LOCAL_ONLY"),
             ollama_base_urls=ollama_urls,
-            ollama_model=raw.get("OLLAMA_MODEL"),
-            anthropic_api_key=raw.get("ANTHROPIC_API_KEY"),
-            moonshot_api_key=raw.get("MOONSHOT_API_KEY"),
-            openai_api_key=raw.get("OPENAI_API_KEY"),
-            claude_model=raw.get("CLAUDE_MODEL"),
-            kimi_model=raw.get("KIMI_MODEL"),
-            openai_model=raw.get("OPENAI_MODEL"),
-            anthropic_base_url=url("ANTHROPIC_BASE_URL"),
-            kimi_base_url=url("KIMI_BASE_URL"),
-            openai_base_url=url("OPENAI_BASE_URL"),
+            api_keys={s.kind: raw[s.key_env] for s in PROVIDERS if s.key_env and s.key_env in raw},
+            models={s.kind: raw[s.model_env] for s in PROVIDERS if s.model_env in raw},
+            base_urls={
+                s.kind: normalize_url(raw[s.base_url_env], s.base_url_env)
+                for s in PROVIDERS
+                if not s.is_local and s.base_url_env in raw
+            },
             sources=sources,
             unreadable=unreadable,
             raw=raw,
@@ -260,3 +240,5 @@ class BreakerPolicy:
     failure_threshold: int = _defaults.BREAKER_FAILURE_THRESHOLD
     cooldown: float = _defaults.BREAKER_COOLDOWN
     auth_disable: float = _defaults.AUTH_DISABLE_SECONDS
+    # What "now" is for cooldowns (seconds, monotonic); tests pass a fake clock instead of sleeping.
+    clock: Callable[[], float] = field(default=time.monotonic, repr=False, compare=False)

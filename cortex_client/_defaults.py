@@ -8,6 +8,7 @@ prices=...)` and the `*_MODEL` env keys.
 
 from __future__ import annotations
 
+from ._registry import PROVIDERS
 from ._types import LLMProvider, TaskType
 
 # --- timeouts (seconds) ------------------------------------------------------------------------------
@@ -32,23 +33,13 @@ BREAKER_FAILURE_THRESHOLD = 3  # consecutive failed requests before the circuit 
 BREAKER_COOLDOWN = 15.0  # open -> half-open after this long; one probe request decides
 AUTH_DISABLE_SECONDS = 600.0  # 401/403: the key is wrong; do not try it again for a while
 
-# --- endpoints --------------------------------------------------------------------------------------------
-DEFAULT_BASE_URLS: dict[LLMProvider, str] = {
-    LLMProvider.OLLAMA: "http://localhost:11434",
-    LLMProvider.CLAUDE: "https://api.anthropic.com",
-    LLMProvider.KIMI_K2: "https://api.moonshot.ai/v1",
-    LLMProvider.OPENAI: "https://api.openai.com/v1",
-}
+# --- endpoints and default models: per provider, in the registry ------------------------------------------
+DEFAULT_BASE_URLS: dict[LLMProvider, str] = {spec.kind: spec.default_base_url for spec in PROVIDERS}
 
-# --- models and prices ---------------------------------------------------------------------------------
+# --- prices --------------------------------------------------------------------------------------------------
 # Sources: research/router.md section 4 (Portkey-AI/models pricing, provider docs).
 PRICES_AS_OF = "2026-08"
-DEFAULT_MODELS: dict[LLMProvider, str] = {
-    LLMProvider.CLAUDE: "claude-sonnet-4-6",
-    LLMProvider.KIMI_K2: "kimi-k2.6",
-    LLMProvider.OPENAI: "gpt-4o-mini",
-    LLMProvider.OLLAMA: "llama3.2",
-}
+DEFAULT_MODELS: dict[LLMProvider, str] = {spec.kind: spec.default_model for spec in PROVIDERS}
 # USD per 1M tokens: (input, output). Ollama is always free and needs no entry.
 PRICES: dict[str, tuple[float, float]] = {
     "claude-sonnet-4-20250514": (3.0, 15.0),

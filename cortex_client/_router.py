@@ -26,6 +26,7 @@ from ._errors import (
     StreamInterrupted,
 )
 from ._pool import Endpoint
+from ._registry import PROVIDERS
 from ._retry import backoff_delay
 from ._types import Attempt, LLMProvider, LLMResponse, Message, StreamChunk, TaskType, Tool
 from .providers._base import ChatRequest, Provider, ToolChoice
@@ -234,15 +235,7 @@ class LLMRouter:
         self.breaker = breaker or BreakerPolicy()
         self.routing: Mapping[TaskType, LLMProvider] = dict(routing or self.ROUTING_RULES)
         self.prices: Mapping[str, tuple[float, float]] = {**_defaults.PRICES, **(prices or {})}
-        chosen = {**_defaults.DEFAULT_MODELS, **(models or {})}
-        for provider, configured in (
-            (LLMProvider.OLLAMA, s.ollama_model),
-            (LLMProvider.CLAUDE, s.claude_model),
-            (LLMProvider.KIMI_K2, s.kimi_model),
-            (LLMProvider.OPENAI, s.openai_model),
-        ):
-            if configured:
-                chosen[provider] = configured
+        chosen = {**_defaults.DEFAULT_MODELS, **(models or {}), **s.models}
         self.models: Mapping[LLMProvider, str] = chosen
         if self.local_only and self.default_provider not in (None, LLMProvider.OLLAMA):
             raise LocalOnlyViolation(
@@ -253,50 +246,28 @@ class LLMRouter:
                 f"Ollama model {chosen[LLMProvider.OLLAMA]!r} runs on ollama.com; refused in local-only mode"
             )
 
+        # One adapter per configured provider (the registry's order); cloud adapters do not even exist in
+        # local-only mode, and a cloud provider without a key is not configured.
         self.providers: dict[LLMProvider, Provider] = {}
-        common = {"timeouts": self.timeouts, "breaker": self.breaker}
-        self.providers[LLMProvider.OLLAMA] = OllamaProvider(
-            model=chosen[LLMProvider.OLLAMA],
-            base_urls=s.ollama_base_urls,
-            local_only=self.local_only,
-            **common,
-        )
-        if not self.local_only:  # cloud adapters do not even exist in local-only mode
-            self._add_cloud_providers(common)
+        for spec in PROVIDERS:
+            api_key = s.api_keys.get(spec.kind)
+            if not spec.is_local and (self.local_only or not api_key):
+                continue
+            base_urls = s.ollama_base_urls if spec.is_local else (s.base_urls.get(spec.kind, spec.default_base_url),)
+            self.providers[spec.kind] = spec.build(
+                model=chosen[spec.kind],
+                base_urls=base_urls,
+                api_key=api_key,
+                local_only=self.local_only,
+                timeouts=self.timeouts,
+                breaker=self.breaker,
+            )
 
         self._chains: dict[tuple[TaskType, LLMProvider | None], tuple[Provider, ...]] = {}
         self._stats_lock = threading.Lock()
         self._stats = self._empty_stats()
         self._warned_prices: set[str] = set()
         self._max_concurrent = 10
-
-    def _add_cloud_providers(self, common: dict[str, Any]) -> None:
-        s, models = self.settings, self.models
-        if s.anthropic_api_key:
-            from .providers.anthropic import AnthropicProvider  # noqa: PLC0415 - only when configured
-
-            self.providers[LLMProvider.CLAUDE] = AnthropicProvider(
-                model=models[LLMProvider.CLAUDE],
-                base_urls=(s.anthropic_base_url or _defaults.DEFAULT_BASE_URLS[LLMProvider.CLAUDE],),
-                api_key=s.anthropic_api_key,
-                **common,
-            )
-        from .providers.openai_compat import KimiProvider, OpenAIProvider  # noqa: PLC0415
-
-        if s.moonshot_api_key:
-            self.providers[LLMProvider.KIMI_K2] = KimiProvider(
-                model=models[LLMProvider.KIMI_K2],
-                base_urls=(s.kimi_base_url or _defaults.DEFAULT_BASE_URLS[LLMProvider.KIMI_K2],),
-                api_key=s.moonshot_api_key,
-                **common,
-            )
-        if s.openai_api_key:
-            self.providers[LLMProvider.OPENAI] = OpenAIProvider(
-                model=models[LLMProvider.OPENAI],
-                base_urls=(s.openai_base_url or _defaults.DEFAULT_BASE_URLS[LLMProvider.OPENAI],),
-                api_key=s.openai_api_key,
-                **common,
-            )
 
     @property
     def ollama(self) -> OllamaProvider:

@@ -15,15 +15,13 @@ from typing import Any, TextIO
 
 from . import __version__
 from ._config import SECRET_KEYS, Settings
-from ._defaults import DEFAULT_BASE_URLS
 from ._errors import CortexLLMError
+from ._registry import CLOUD, ProviderSpec
 from ._router import LLMRouter
 from ._types import LLMProvider, TaskType
 from .providers._base import redact
 from .providers.ollama import is_cloud_model
 
-# Paths a cloud provider answers cheaply with the key's own permissions, without spending tokens.
-_MODELS_PATH = {"claude": "/v1/models", "kimi_k2": "/models", "openai": "/models"}
 _PROBE_TIMEOUT = 5.0
 _BAR_WIDTH = 30
 
@@ -79,18 +77,14 @@ class _Report:
         self.out.line(f"  {status:<5} {provider:<8} {text}")
 
 
-def _probe_cloud(provider: LLMProvider, base_url: str, api_key: str) -> tuple[str, str]:
-    """(status, text) for one GET of the provider's model list with the configured key."""
+def _probe_cloud(spec: ProviderSpec, base_url: str, api_key: str) -> tuple[str, str]:
+    """(status, text) for one GET of the provider's probe path (its model list) with the configured key."""
     import httpx  # noqa: PLC0415 - only doctor needs it directly
 
-    headers = (
-        {"x-api-key": api_key, "anthropic-version": "2023-06-01"}
-        if provider.value == "claude"
-        else {"Authorization": f"Bearer {api_key}"}
-    )
-    url = base_url + _MODELS_PATH[provider.value]
     try:
-        response = httpx.get(url, headers=headers, timeout=_PROBE_TIMEOUT, trust_env=False)
+        response = httpx.get(
+            base_url + spec.probe_path, headers=spec.probe_headers(api_key), timeout=_PROBE_TIMEOUT, trust_env=False
+        )
     except httpx.HTTPError as exc:
         return "FAIL", f"{base_url} unreachable ({type(exc).__name__})"
     if response.status_code == 200:
@@ -147,19 +141,15 @@ def _doctor_providers(router: LLMRouter, settings: Settings, report: _Report) ->
     # A cloud-only setup works without Ollama; then a missing daemon is worth a warning, not a failure.
     cloud_default = router.default_provider is not None and router.default_provider.is_cloud
     _doctor_ollama(router, report, required=router.local_only or ollama_configured or not cloud_default)
-    cloud = (
-        (LLMProvider.CLAUDE, settings.anthropic_api_key, settings.anthropic_base_url),
-        (LLMProvider.KIMI_K2, settings.moonshot_api_key, settings.kimi_base_url),
-        (LLMProvider.OPENAI, settings.openai_api_key, settings.openai_base_url),
-    )
-    for provider, api_key, url in cloud:
+    for spec in CLOUD:
+        api_key = settings.api_keys.get(spec.kind)
         if router.local_only:  # never opens a connection to a cloud provider
-            report.row("skip", provider.value, "local-only mode: not contacted")
+            report.row("skip", spec.kind.value, "local-only mode: not contacted")
         elif not api_key:
-            report.row("-", provider.value, "not configured (no API key)")
+            report.row("-", spec.kind.value, "not configured (no API key)")
         else:
-            status, text = _probe_cloud(provider, url or DEFAULT_BASE_URLS[provider], api_key)
-            report.row(status, provider.value, text)
+            status, text = _probe_cloud(spec, settings.base_urls.get(spec.kind, spec.default_base_url), api_key)
+            report.row(status, spec.kind.value, text)
 
 
 # --- ask -----------------------------------------------------------------------------------------------------

@@ -29,6 +29,7 @@ setup_venv() {
 
 lint() {
   local rc=0
+  .venv/bin/python -m tests.harness.check_role_docs || rc=1
   .venv/bin/yamllint --strict . || rc=1
   .venv/bin/ansible-lint --offline || rc=1
   .venv/bin/ruff check . || rc=1
@@ -39,16 +40,69 @@ lint() {
 
 # Benchmarks print ratios measured side by side; on a shared CI machine they inform, they do not gate.
 client_bench() {
-  .venv/bin/python tests/bench/client_bench.py || echo "client benchmark: a target was missed in this run (informational)"
+  .venv/bin/python -m tests.bench.client_bench || echo "client benchmark: a target was missed in this run (informational)"
 }
 
+# Every folder molecule/<scenario>/ with a molecule.yml is a scenario (.config/molecule/config.yml is their base).
+# They run side by side, JOBS at a time (most of their time is waiting on the test hosts), the scenario with the
+# most hosts first; each one's output is shown when it ends.
 molecule_scenarios() {
-  local rc=0 scenario
-  for scenario in default upgrade bad_input airgap; do
-    printf '\n----- molecule test -s %s\n' "$scenario"
-    .venv/bin/molecule test -s "$scenario" || { rc=1; summary+=("  molecule $scenario FAILED"); }
+  local jobs=${MOLECULE_JOBS:-2} rc=0 scenario name pid
+  local -a order=() running=()
+  local -A pids=()
+  order=($(for f in molecule/*/molecule.yml; do
+    name=$(basename "$(dirname "$f")")
+    # hosts: its own platforms, or the base's four
+    grep -q '^platforms:' "$f" || f=.config/molecule/config.yml
+    printf '%s %s\n' "$(grep -c 'distro:' "$f")" "$name"
+  done | sort -k1,1nr -k2 | awk '{print $2}'))
+  mkdir -p .cache/molecule
+  for scenario in "${order[@]}"; do
+    while ((${#pids[@]} >= jobs)); do sleep 2; reap; done
+    printf -- '----- molecule test -s %s (started at %ss)\n' "$scenario" "$SECONDS"
+    .venv/bin/molecule test -s "$scenario" >".cache/molecule/$scenario.log" 2>&1 &
+    pids[$scenario]=$!
+    starts[$scenario]=$SECONDS
   done
+  while ((${#pids[@]})); do sleep 2; reap; done
   return "$rc"
+}
+declare -A starts=()
+reap() { # show and forget every finished scenario; a failed one sets rc in molecule_scenarios
+  local scenario status
+  for scenario in "${!pids[@]}"; do
+    kill -0 "${pids[$scenario]}" 2>/dev/null && continue
+    wait "${pids[$scenario]}"
+    status=$?
+    printf '\n----- molecule test -s %s: %s in %ss\n' "$scenario" "$([[ $status == 0 ]] && echo ok || echo "FAILED (rc=$status)")" \
+      $((SECONDS - starts[$scenario]))
+    if ((status)); then
+      cat ".cache/molecule/$scenario.log"
+      rc=1
+      summary+=("  molecule $scenario FAILED")
+    else
+      tail -n 25 ".cache/molecule/$scenario.log"
+    fi
+    summary+=("$(printf '  molecule %-22s %5ss' "$scenario" $((SECONDS - starts[$scenario])))")
+    unset "pids[$scenario]"
+  done
+}
+
+# Each test file alone (no hidden dependence on another file's fixtures or order), then the whole suite once in
+# random order with a printed seed (rerun a failure with: pytest -p random_order --random-order-seed=SEED).
+pytest_isolated() {
+  local rc=0 file
+  for file in $(find tests -name 'test_*.py' -not -path 'tests/e2e/*' | sort); do
+    .venv/bin/pytest -q -p no:cacheprovider "$file" >".cache/pytest-alone.log" 2>&1 \
+      || { rc=1; echo "FAILED alone: $file"; cat .cache/pytest-alone.log; }
+  done
+  ((rc)) || echo "every test file passed alone"
+  return "$rc"
+}
+pytest_random() {
+  local seed=${PYTEST_SEED:-$RANDOM}
+  echo "random order, seed $seed"
+  .venv/bin/pytest -q -p no:cacheprovider --random-order-seed="$seed" --ignore=tests/e2e
 }
 
 # Host and venv problems make every later stage meaningless: stop there.
@@ -79,12 +133,13 @@ await() { # await NAME: wait for a background job, show its output, return its s
 background images tests/harness/build_images.sh
 background llama env CMAKE_BUILD_PARALLEL_LEVEL=1 nice -n 19 tests/harness/install_llama_cpp.sh
 
-stage "test-double releases" .venv/bin/python tests/harness/build_double_releases.py \
+stage "test-double releases" .venv/bin/python -m tests.harness.build_double_releases \
   --out .cache/double-releases --registry .cache/double-registry
 stage "lint" lint
-stage "pytest (client, CLI, double)" .venv/bin/pytest -q --ignore=tests/e2e
+stage "pytest (random order)" pytest_random
+stage "pytest (each file alone)" pytest_isolated
 stage "systemd base images" await images
-stage "molecule" molecule_scenarios
+stage "molecule (side by side)" molecule_scenarios
 stage "llama.cpp + Gemma GGUF" await llama
 stage "pytest e2e (real LLM)" .venv/bin/pytest -q tests/e2e
 # Last, on a quiet machine: the benchmark compares timings.

@@ -24,7 +24,7 @@ class Clock:
 
 def test_breaker_opens_after_threshold_and_lets_one_probe_through_when_half_open():
     clock = Clock()
-    breaker = CircuitBreaker(BreakerPolicy(failure_threshold=2, cooldown=10.0), clock)
+    breaker = CircuitBreaker(BreakerPolicy(failure_threshold=2, cooldown=10.0, clock=clock))
     breaker.record_failure("server")
     assert breaker.state is BreakerState.CLOSED and breaker.allow()
     breaker.record_failure("server")
@@ -45,7 +45,7 @@ def test_breaker_opens_after_threshold_and_lets_one_probe_through_when_half_open
 
 def test_breaker_trip_holds_for_the_given_time():
     clock = Clock()
-    breaker = CircuitBreaker(BreakerPolicy(cooldown=1.0), clock)
+    breaker = CircuitBreaker(BreakerPolicy(cooldown=1.0, clock=clock))
     breaker.trip(600.0, "credentials rejected")
     clock.now += 599.0
     assert not breaker.allow()
@@ -55,13 +55,14 @@ def test_breaker_trip_holds_for_the_given_time():
 
 
 def test_router_breaker_opens_skips_then_half_opens(make_router, anthropic_fake, ollama):
+    clock = Clock()
     anthropic_fake.default = Reply.fail(500)
     router = make_router(
         claude_api_key="sk-ant-x",
         claude_base_url=anthropic_fake.url,
         ollama_base_url=ollama.url,
         retry=NO_RETRY,
-        breaker=BreakerPolicy(failure_threshold=2, cooldown=0.3),
+        breaker=BreakerPolicy(failure_threshold=2, cooldown=0.3, clock=clock),
     )
     for _ in range(2):
         assert router.complete(MESSAGES).provider is LLMProvider.OLLAMA
@@ -70,7 +71,7 @@ def test_router_breaker_opens_skips_then_half_opens(make_router, anthropic_fake,
     assert anthropic_fake.calls() == 2
     assert skipped.attempts[0].outcome == "skipped: circuit open (server)"
 
-    time.sleep(0.35)  # cooldown over: half-open
+    clock.now += 0.3  # cooldown over: half-open
     anthropic_fake.default = Reply()
     probe = router.complete(MESSAGES)
     assert probe.provider is LLMProvider.CLAUDE
@@ -79,16 +80,17 @@ def test_router_breaker_opens_skips_then_half_opens(make_router, anthropic_fake,
 
 
 def test_failed_half_open_probe_reopens(make_router, anthropic_fake, ollama):
+    clock = Clock()
     anthropic_fake.default = Reply.fail(503)
     router = make_router(
         claude_api_key="sk-ant-x",
         claude_base_url=anthropic_fake.url,
         ollama_base_url=ollama.url,
         retry=NO_RETRY,
-        breaker=BreakerPolicy(failure_threshold=1, cooldown=0.3),
+        breaker=BreakerPolicy(failure_threshold=1, cooldown=0.3, clock=clock),
     )
     router.complete(MESSAGES)
-    time.sleep(0.35)
+    clock.now += 0.3
     router.complete(MESSAGES)  # the probe fails
     router.complete(MESSAGES)  # open again: not called
     assert anthropic_fake.calls() == 2
@@ -158,16 +160,17 @@ def test_whole_pool_down_falls_back_to_cloud(make_router, anthropic_fake):
 
 
 def test_a_probe_abandoned_by_the_caller_does_not_wedge_the_breaker(make_router, anthropic_fake, ollama):
+    clock = Clock()
     anthropic_fake.queue(Reply.fail(500))
     router = make_router(
         claude_api_key="sk-ant-x",
         claude_base_url=anthropic_fake.url,
         ollama_base_url=ollama.url,
         retry=NO_RETRY,
-        breaker=BreakerPolicy(failure_threshold=1, cooldown=0.2),
+        breaker=BreakerPolicy(failure_threshold=1, cooldown=0.2, clock=clock),
     )
     assert router.complete(MESSAGES).provider is LLMProvider.OLLAMA  # Claude's circuit opens
-    time.sleep(0.25)
+    clock.now += 0.2
     stream = router.stream(MESSAGES)
     assert next(stream).text == "Hello"  # the half-open probe is streaming from Claude...
     stream.close()  # ...and the caller walks away: no verdict on Claude

@@ -41,10 +41,12 @@ def test_precedence_argument_env_cwd_home_etc(tmp_path):
     write(dirs["cwd"] / ".env", "OLLAMA_MODEL=from-cwd\nKIMI_MODEL=k-cwd\nCLAUDE_MODEL=c-cwd\n")
     environ = {"OLLAMA_MODEL": "from-env", "KIMI_MODEL": "k-env"}
     settings = load(dirs, environ, OLLAMA_MODEL="from-arg")
-    assert settings.ollama_model == "from-arg"
-    assert settings.kimi_model == "k-env"
-    assert settings.claude_model == "c-cwd"
-    assert settings.openai_model == "o-home"
+    assert settings.models == {
+        LLMProvider.OLLAMA: "from-arg",
+        LLMProvider.KIMI_K2: "k-env",
+        LLMProvider.CLAUDE: "c-cwd",
+        LLMProvider.OPENAI: "o-home",
+    }
     assert settings.ollama_base_urls == ("http://etc:1",)
     assert settings.sources == {
         "OLLAMA_MODEL": "argument",
@@ -61,7 +63,7 @@ def test_router_arguments_beat_the_environment(tmp_path):
     router = LLMRouter(openai_model="gpt-arg", settings=settings)
     assert router.models[LLMProvider.OPENAI] == "gpt-arg"
     assert router.settings.sources["OPENAI_MODEL"] == "argument"
-    assert router.settings.openai_api_key == "sk-env"
+    assert router.settings.api_keys[LLMProvider.OPENAI] == "sk-env"
 
 
 def test_dotenv_syntax():
@@ -166,7 +168,7 @@ def test_secrets_are_not_in_repr(tmp_path):
     router = LLMRouter(settings=settings)
     for text in (repr(settings), str(settings), repr(router), repr(router.providers[LLMProvider.CLAUDE])):
         assert "supersecret" not in text and "moon-secret" not in text
-    assert "anthropic_api_key='<set>'" in repr(settings)
+    assert "api_keys={'claude': '<set>', 'kimi_k2': '<set>'}" in repr(settings)
 
 
 def test_a_key_echoed_by_the_server_is_redacted_from_errors_and_logs(make_router, openai_fake, ollama, caplog):

@@ -36,7 +36,7 @@ DISTROS = ("bookworm", "trixie", "jammy", "noble")
 # SSH client options for every consumer; molecule adds the same ones (ControlMaster/ControlPersist) itself.
 SSH_ARGS = (
     "-o UserKnownHostsFile=/dev/null -o StrictHostKeyChecking=no -o LogLevel=ERROR -o IdentitiesOnly=yes "
-    "-o ControlMaster=auto -o ControlPersist=120s"
+    f"-o ControlMaster=auto -o ControlPersist=120s -o ControlPath={KEY.parent}/cm-%C"
 )
 
 

@@ -79,7 +79,7 @@ def test_bad_input_is_refused_before_any_change(role_vars: dict[str, Any], patte
 
 
 def test_host_without_systemd_is_refused() -> None:
-    assert PLAIN_HOST.sh("cat /proc/1/comm").strip() == "sleep"
+    assert PLAIN_HOST.sh("cat /proc/1/comm").strip() == "sshd"  # sshd is PID 1 (tests/support/hosts.py)
     assert_refused(PLAIN_HOST, ["does not run systemd"])
 
 

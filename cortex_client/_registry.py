@@ -1,0 +1,103 @@
+"""The providers, one entry each: what config reads, how the router builds its adapter, how doctor probes it.
+
+Config (`Settings`), the router and the CLI loop over `PROVIDERS`; none of them names a provider's env keys,
+default endpoint or adapter class. Adding a provider is: an `LLMProvider` value, an adapter module under
+`providers/`, an entry here, and its prices and fallback order in `_defaults.py` (docs/client.md, "Adding a
+provider"). Adapters are imported only when a router builds one, so `import cortex_client` stays cheap.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from ._types import LLMProvider
+
+if TYPE_CHECKING:
+    from .providers._base import Provider
+
+
+@dataclass(frozen=True)
+class ProviderSpec:
+    kind: LLMProvider
+    key_env: str | None  # the API key's env name; None: the provider needs no key (Ollama)
+    model_env: str
+    base_url_env: str
+    default_base_url: str
+    default_model: str
+    adapter: str  # "module:Class" under cortex_client.providers, imported lazily
+    # doctor: a GET below the base URL that needs a valid key, and how the key is sent
+    probe_path: str
+    probe_auth: str = "bearer"  # "bearer" (Authorization: Bearer KEY) or "x-api-key" (Anthropic)
+
+    @property
+    def is_local(self) -> bool:
+        return self.kind is LLMProvider.OLLAMA
+
+    def env_keys(self) -> tuple[str, ...]:
+        return tuple(k for k in (self.key_env, self.model_env, self.base_url_env) if k)
+
+    def build(self, *, model: str, base_urls: tuple[str, ...], api_key: str | None, **common: Any) -> Provider:
+        """The adapter instance; `common` holds the router's timeouts, breaker policy and local-only flag."""
+        module_name, _, class_name = self.adapter.partition(":")
+        cls = getattr(importlib.import_module(f".providers.{module_name}", __package__), class_name)
+        if self.key_env is not None:
+            common["api_key"] = api_key
+        if not self.is_local:
+            common.pop("local_only", None)
+        provider: Provider = cls(model=model, base_urls=base_urls, **common)
+        return provider
+
+    def probe_headers(self, api_key: str) -> dict[str, str]:
+        if self.probe_auth == "x-api-key":
+            return {"x-api-key": api_key, "anthropic-version": "2023-06-01"}
+        return {"Authorization": f"Bearer {api_key}"}
+
+
+# Dated defaults (model ids) are reviewed with the prices in _defaults.py.
+PROVIDERS: tuple[ProviderSpec, ...] = (
+    ProviderSpec(
+        kind=LLMProvider.OLLAMA,
+        key_env=None,
+        model_env="OLLAMA_MODEL",
+        base_url_env="OLLAMA_BASE_URL",  # also OLLAMA_HOST, Ollama's own name (see _config.py)
+        default_base_url="http://localhost:11434",
+        default_model="llama3.2",
+        adapter="ollama:OllamaProvider",
+        probe_path="/api/version",
+    ),
+    ProviderSpec(
+        kind=LLMProvider.CLAUDE,
+        key_env="ANTHROPIC_API_KEY",
+        model_env="CLAUDE_MODEL",
+        base_url_env="ANTHROPIC_BASE_URL",
+        default_base_url="https://api.anthropic.com",
+        default_model="claude-sonnet-4-6",
+        adapter="anthropic:AnthropicProvider",
+        probe_path="/v1/models",
+        probe_auth="x-api-key",
+    ),
+    ProviderSpec(
+        kind=LLMProvider.KIMI_K2,
+        key_env="MOONSHOT_API_KEY",
+        model_env="KIMI_MODEL",
+        base_url_env="KIMI_BASE_URL",
+        default_base_url="https://api.moonshot.ai/v1",
+        default_model="kimi-k2.6",
+        adapter="openai_compat:KimiProvider",
+        probe_path="/models",
+    ),
+    ProviderSpec(
+        kind=LLMProvider.OPENAI,
+        key_env="OPENAI_API_KEY",
+        model_env="OPENAI_MODEL",
+        base_url_env="OPENAI_BASE_URL",
+        default_base_url="https://api.openai.com/v1",
+        default_model="gpt-4o-mini",
+        adapter="openai_compat:OpenAIProvider",
+        probe_path="/models",
+    ),
+)
+SPECS: dict[LLMProvider, ProviderSpec] = {spec.kind: spec for spec in PROVIDERS}
+CLOUD: tuple[ProviderSpec, ...] = tuple(spec for spec in PROVIDERS if not spec.is_local)
