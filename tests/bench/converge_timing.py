@@ -142,9 +142,9 @@ def main() -> int:
     args = parser.parse_args()
 
     subprocess.run(["tests/harness/build_images.sh", *args.distros], check=True, cwd=REPO, capture_output=True)
+    build = ["-m", "tests.harness.build_double_releases", "--out", str(RELEASES), "--versions", args.version]
     subprocess.run(
-        [sys.executable, "-m", "tests.harness.build_double_releases", "--out", str(RELEASES)]
-        + ["--versions", args.version, "--arch", ARCH],
+        [sys.executable, *build, "--arch", ARCH],
         check=True,
         cwd=REPO,
         capture_output=True,
@@ -156,9 +156,8 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         baseline = Path(tmp, "baseline")
         baseline.mkdir()
-        archive = subprocess.run(
-            ["git", "archive", args.baseline, "roles", "playbooks", "ansible.cfg"], cwd=REPO, capture_output=True
-        )
+        paths = ["roles", "playbooks", "ansible.cfg"]
+        archive = subprocess.run(["git", "archive", args.baseline, *paths], cwd=REPO, capture_output=True, check=True)
         subprocess.run(["tar", "-x", "-C", str(baseline)], input=archive.stdout, check=True)
         extra = Path(tmp, "vars.json")
         extra.write_text(

@@ -13,7 +13,7 @@ Networks:
   plain     no systemd: sshd itself is PID 1 (a host the roles must refuse)
 
 CLI (used by molecule/shared/create.yml and destroy.yml):
-  python -m tests.support.hosts start < platforms.json    # [{"name", "distro", "network"?, "systemd"?}] -> instance configs (JSON)
+  python -m tests.support.hosts start < platforms.json   # [{name, distro, network?, systemd?}] -> instance configs
   python -m tests.support.hosts stop NAME...
 """
 
