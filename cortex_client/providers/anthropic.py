@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import inspect
 import json
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
-from .._errors import ConfigError, ErrorKind, ProviderError
+from .._errors import ConfigError, ErrorKind
 from .._pool import Endpoint
-from .._retry import kind_for_status, parse_retry_after
 from .._types import LLMProvider, LLMResponse, Message, Tool, ToolCall
-from ._base import ChatRequest, Provider, StreamItem, ToolChoice, sdk_transport_errors, text_of, transport_error_kind
+from ._base import ChatRequest, ToolChoice, sdk_transport_errors, text_of
+from ._sdk import SDKProvider
 
 FINISH_REASONS = {
     "end_turn": "stop",
@@ -104,14 +104,16 @@ def to_anthropic_tool_choice(choice: ToolChoice) -> dict[str, Any] | None:
     return {"type": "tool", "name": name}
 
 
-class AnthropicProvider(Provider):
+class AnthropicProvider(SDKProvider):
     kind = LLMProvider.CLAUDE
+    status_errors_in_stream = False  # SSE `error` events after a 200 (e.g. overloaded_error) are stream failures
 
     def __init__(self, *, api_key: str, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self._api_key = api_key
-        self._secrets = (api_key,)
+        super().__init__(api_key=api_key, **kwargs)
         self._takes_temperature = False
+
+    def _create(self, client: Any) -> Callable[..., Any]:
+        return client.messages.create  # type: ignore[no-any-return]
 
     def _make_client(self, asynchronous: bool) -> Any:
         import anthropic  # noqa: PLC0415 - a slow import; only when Claude is used
@@ -147,25 +149,15 @@ class AnthropicProvider(Provider):
             params["timeout"] = max(budget, 0.001)
         return params
 
-    def _error(self, exc: Exception, endpoint: Endpoint, *, in_stream: bool = False) -> ProviderError:
-        status = getattr(exc, "status_code", None)
-        if isinstance(status, int) and status != 200 and not in_stream:
-            headers = getattr(getattr(exc, "response", None), "headers", None)
-            return self.error(
-                str(exc), kind_for_status(status), endpoint, status=status, retry_after=parse_retry_after(headers)
-            )
-        if in_stream:  # includes SSE `error` events after a 200 (e.g. overloaded_error)
-            return self.error(f"stream failed: {type(exc).__name__}: {exc}", ErrorKind.STREAM, endpoint)
-        fallback = ErrorKind.TIMEOUT if "Timeout" in type(exc).__name__ else ErrorKind.UNKNOWN
-        kind = transport_error_kind(exc) or fallback
-        return self.error(f"{type(exc).__name__}: {exc}", kind, endpoint)
-
     def _sdk_errors(self) -> tuple[type[Exception], ...]:
         import anthropic  # noqa: PLC0415
 
         return (anthropic.AnthropicError, OSError, *sdk_transport_errors())
 
-    def _response(self, message: Any) -> LLMResponse:
+    def _stream_state(self, endpoint: Endpoint, request: ChatRequest) -> _StreamState:
+        return _StreamState(self, endpoint)
+
+    def _response(self, message: Any, request: ChatRequest) -> LLMResponse:
         texts: list[str] = []
         calls: list[ToolCall] = []
         for block in message.content:
@@ -188,59 +180,6 @@ class AnthropicProvider(Provider):
             tool_calls=calls,
             finish_reason=FINISH_REASONS.get(message.stop_reason or "", message.stop_reason),
         )
-
-    def complete(self, request: ChatRequest, endpoint: Endpoint, budget: float) -> LLMResponse:
-        client = self._sync_client()
-        params = self._params(request, budget, False)
-        try:
-            message = client.messages.create(**params)
-        except self._sdk_errors() as exc:
-            raise self._error(exc, endpoint) from exc
-        return self._response(message)
-
-    async def acomplete(self, request: ChatRequest, endpoint: Endpoint, budget: float) -> LLMResponse:
-        client = self._async_client()
-        params = self._params(request, budget, False)
-        try:
-            message = await client.messages.create(**params)
-        except self._sdk_errors() as exc:
-            raise self._error(exc, endpoint) from exc
-        return self._response(message)
-
-    def stream(self, request: ChatRequest, endpoint: Endpoint, budget: float) -> Iterator[StreamItem]:
-        client = self._sync_client()
-        params = self._params(request, budget, True)
-        errors = self._sdk_errors()
-        try:
-            events = client.messages.create(**params)
-        except errors as exc:
-            raise self._error(exc, endpoint) from exc
-        state = _StreamState(self, endpoint)
-        try:
-            with events:
-                for event in events:
-                    yield from state.feed(event)
-        except errors as exc:
-            raise self._error(exc, endpoint, in_stream=True) from exc
-        yield state.finish()
-
-    async def astream(self, request: ChatRequest, endpoint: Endpoint, budget: float) -> AsyncIterator[StreamItem]:
-        client = self._async_client()
-        params = self._params(request, budget, True)
-        errors = self._sdk_errors()
-        try:
-            events = await client.messages.create(**params)
-        except errors as exc:
-            raise self._error(exc, endpoint) from exc
-        state = _StreamState(self, endpoint)
-        try:
-            async with events:
-                async for event in events:
-                    for item in state.feed(event):
-                        yield item
-        except errors as exc:
-            raise self._error(exc, endpoint, in_stream=True) from exc
-        yield state.finish()
 
 
 class _StreamState:

@@ -7,26 +7,24 @@ so upstream calls per request stay bounded and countable.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
-from .._errors import ErrorKind, ProviderError
+from .._errors import ErrorKind
 from .._pool import Endpoint
-from .._retry import kind_for_status, parse_retry_after
 from .._types import LLMProvider, LLMResponse, ToolCall
-from ._base import ChatRequest, Provider, StreamItem, estimate_tokens, sdk_transport_errors, transport_error_kind
+from ._base import ChatRequest, estimate_tokens, sdk_transport_errors
+from ._sdk import SDKProvider
 
 logger = logging.getLogger("cortex_client")
 
 
-class OpenAIProvider(Provider):
+class OpenAIProvider(SDKProvider):
     kind = LLMProvider.OPENAI
     include_stream_usage = True  # `stream_options.include_usage`: usage in a last, choice-less chunk
 
-    def __init__(self, *, api_key: str, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self._api_key = api_key
-        self._secrets = (api_key,)
+    def _create(self, client: Any) -> Callable[..., Any]:
+        return client.chat.completions.create  # type: ignore[no-any-return]
 
     def _make_client(self, asynchronous: bool) -> Any:
         import openai  # noqa: PLC0415 - a 1-3 s import; only when this provider is used
@@ -64,26 +62,15 @@ class OpenAIProvider(Provider):
             params["timeout"] = max(budget, 0.001)
         return params
 
-    # --- errors -----------------------------------------------------------------------------------------
-    def _error(self, exc: Exception, endpoint: Endpoint, *, in_stream: bool = False) -> ProviderError:
-        status = getattr(exc, "status_code", None)
-        response = getattr(exc, "response", None)
-        if isinstance(status, int) and status != 200:
-            headers = getattr(response, "headers", None)
-            kind = kind_for_status(status)
-            return self.error(str(exc), kind, endpoint, status=status, retry_after=parse_retry_after(headers))
-        if in_stream:
-            return self.error(f"stream failed: {type(exc).__name__}: {exc}", ErrorKind.STREAM, endpoint)
-        fallback = ErrorKind.TIMEOUT if "Timeout" in type(exc).__name__ else ErrorKind.UNKNOWN
-        kind = transport_error_kind(exc) or fallback
-        return self.error(f"{type(exc).__name__}: {exc}", kind, endpoint)
-
     def _sdk_errors(self) -> tuple[type[Exception], ...]:
         import openai  # noqa: PLC0415 - loaded by the client already
 
         return (openai.OpenAIError, OSError, *sdk_transport_errors())
 
     # --- results ----------------------------------------------------------------------------------------
+    def _stream_state(self, endpoint: Endpoint, request: ChatRequest) -> _StreamState:
+        return _StreamState(self, endpoint, request)
+
     def _response(self, completion: Any, request: ChatRequest) -> LLMResponse:
         choice = completion.choices[0] if completion.choices else None
         message = choice.message if choice else None
@@ -112,55 +99,6 @@ class OpenAIProvider(Provider):
             finish_reason=choice.finish_reason if choice else None,
             usage_estimated=usage is None,
         )
-
-    def complete(self, request: ChatRequest, endpoint: Endpoint, budget: float) -> LLMResponse:
-        client = self._sync_client()
-        try:
-            completion = client.chat.completions.create(**self._params(request, budget, False))
-        except self._sdk_errors() as exc:
-            raise self._error(exc, endpoint) from exc
-        return self._response(completion, request)
-
-    async def acomplete(self, request: ChatRequest, endpoint: Endpoint, budget: float) -> LLMResponse:
-        client = self._async_client()
-        try:
-            completion = await client.chat.completions.create(**self._params(request, budget, False))
-        except self._sdk_errors() as exc:
-            raise self._error(exc, endpoint) from exc
-        return self._response(completion, request)
-
-    def stream(self, request: ChatRequest, endpoint: Endpoint, budget: float) -> Iterator[StreamItem]:
-        client = self._sync_client()
-        errors = self._sdk_errors()
-        try:
-            chunks = client.chat.completions.create(**self._params(request, budget, True))
-        except errors as exc:
-            raise self._error(exc, endpoint) from exc
-        state = _StreamState(self, endpoint, request)
-        try:
-            with chunks:
-                for chunk in chunks:
-                    yield from state.feed(chunk)
-        except errors as exc:
-            raise self._error(exc, endpoint, in_stream=True) from exc
-        yield state.finish()
-
-    async def astream(self, request: ChatRequest, endpoint: Endpoint, budget: float) -> AsyncIterator[StreamItem]:
-        client = self._async_client()
-        errors = self._sdk_errors()
-        try:
-            chunks = await client.chat.completions.create(**self._params(request, budget, True))
-        except errors as exc:
-            raise self._error(exc, endpoint) from exc
-        state = _StreamState(self, endpoint, request)
-        try:
-            async with chunks:
-                async for chunk in chunks:
-                    for item in state.feed(chunk):
-                        yield item
-        except errors as exc:
-            raise self._error(exc, endpoint, in_stream=True) from exc
-        yield state.finish()
 
 
 class KimiProvider(OpenAIProvider):

@@ -23,7 +23,7 @@ done
 
 label=cortex-try
 if $remove; then
-  names=$(podman ps -a --filter "label=$label" --format '{{.Names}}')
+  names=$(podman ps -a --filter "name=^$label-" --format '{{.Names}}')
   for name in $names; do podman rm -f "$name" >/dev/null && echo "removed $name"; done
   [[ -n "$names" ]] || echo "no $label containers to remove"
   exit 0
@@ -42,27 +42,25 @@ bin=.venv/bin
 [[ -x $bin/ansible-playbook ]] || { echo "try_in_container: run tests/run_all.sh or create .venv first" >&2; exit 2; }
 
 tests/harness/build_images.sh "$distro"
-$bin/python tests/harness/build_double_releases.py --out .cache/double-releases --versions "$version" --arch "$arch" \
+$bin/python -m tests.harness.build_double_releases --out .cache/double-releases --versions "$version" --arch "$arch" \
   >/dev/null
 releases="$PWD/.cache/double-releases/$version"
 archive=$(ls "$releases"/ollama-linux-"$arch".t*)
 
+# The harness's test host (tests/support/hosts.py): systemd container, reached over SSH like a fleet host.
+# Re-running converges the running container again; a stopped one is replaced; --rm removes it.
 name="$label-$distro"
-if ! podman container exists "$name"; then
-  podman run -d --name "$name" --hostname "$name" --label "$label=1" --systemd=always \
-    "localhost/cortex-systemd:$distro" /sbin/init >/dev/null
+inventory=.cache/try/$name.json
+mkdir -p .cache/try
+if [[ "$(podman inspect -f '{{.State.Running}}' "$name" 2>/dev/null)" != true || ! -f $inventory ]]; then
+  printf '[{"name": "%s", "distro": "%s"}]' "$name" "$distro" | $bin/python -m tests.support.hosts start \
+    | $bin/python -c 'import json, sys
+from tests.support.hosts import Host
+hosts = [Host(**h) for h in json.load(sys.stdin)]
+json.dump({"all": {"hosts": {h.instance: h.inventory_vars() for h in hosts}}}, sys.stdout)' >"$inventory"
 fi
-podman start "$name" >/dev/null
-for _ in $(seq 60); do
-  state=$(podman exec "$name" systemctl is-system-running 2>/dev/null || true)
-  [[ $state == running || $state == degraded ]] && break
-  sleep 0.5
-done
 
 # An inventory, not -e: an extra var would also redirect the role's controller-side (localhost) tasks.
-inventory=.cache/try/$name.yml
-mkdir -p .cache/try
-printf 'all:\n  hosts:\n    %s:\n      ansible_connection: containers.podman.podman\n' "$name" >"$inventory"
 # The same air-gap variables a real offline host uses (inventory/group_vars/all/airgap.yml).
 $bin/ansible-playbook -i "$inventory" playbooks/ollama.yml \
   -e "{\"ollama_version\": \"$version\", \"ollama_archive_src\": \"$archive\",

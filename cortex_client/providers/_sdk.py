@@ -1,0 +1,123 @@
+"""The base of the adapters that call a vendor SDK (anthropic, openai): one call, stream and error path.
+
+A subclass says how to build its client, which SDK method creates a completion, how to turn the request into
+that method's parameters and its answer into an `LLMResponse`, and how to collect a stream; the calls, the
+sync/async twins and the mapping of SDK exceptions to `ProviderError` are written once, here.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Any, Protocol
+
+from .._errors import ErrorKind, ProviderError
+from .._pool import Endpoint
+from .._retry import kind_for_status, parse_retry_after
+from .._types import LLMResponse
+from ._base import ChatRequest, Provider, StreamItem, transport_error_kind
+
+
+class StreamState(Protocol):
+    """Collects one stream: `feed` yields text deltas, `finish` builds the final response."""
+
+    def feed(self, event: Any) -> Iterator[str]: ...
+
+    def finish(self) -> LLMResponse: ...
+
+
+class SDKProvider(Provider):
+    # An HTTP error status raised inside a 200 stream: classified by its status (True), or always a stream
+    # failure (False: Anthropic's SSE `error` events carry the status of the event, not of the request).
+    status_errors_in_stream = True
+
+    def __init__(self, *, api_key: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._api_key = api_key
+        self._secrets = (api_key,)
+
+    # --- what a subclass provides ----------------------------------------------------------------------
+    @abc.abstractmethod
+    def _create(self, client: Any) -> Callable[..., Any]:
+        """The SDK method that creates a completion (sync or async, as the client is)."""
+
+    @abc.abstractmethod
+    def _params(self, request: ChatRequest, budget: float, stream: bool) -> dict[str, Any]: ...
+
+    @abc.abstractmethod
+    def _sdk_errors(self) -> tuple[type[Exception], ...]:
+        """The exceptions the SDK and its transport raise (anything else is a bug, not a provider failure)."""
+
+    @abc.abstractmethod
+    def _response(self, answer: Any, request: ChatRequest) -> LLMResponse: ...
+
+    @abc.abstractmethod
+    def _stream_state(self, endpoint: Endpoint, request: ChatRequest) -> StreamState: ...
+
+    # --- errors ---------------------------------------------------------------------------------------------
+    def _error(self, exc: Exception, endpoint: Endpoint, *, in_stream: bool = False) -> ProviderError:
+        status = getattr(exc, "status_code", None)
+        if isinstance(status, int) and status != 200 and (self.status_errors_in_stream or not in_stream):
+            headers = getattr(getattr(exc, "response", None), "headers", None)
+            return self.error(
+                str(exc), kind_for_status(status), endpoint, status=status, retry_after=parse_retry_after(headers)
+            )
+        if in_stream:
+            return self.error(f"stream failed: {type(exc).__name__}: {exc}", ErrorKind.STREAM, endpoint)
+        fallback = ErrorKind.TIMEOUT if "Timeout" in type(exc).__name__ else ErrorKind.UNKNOWN
+        kind = transport_error_kind(exc) or fallback
+        return self.error(f"{type(exc).__name__}: {exc}", kind, endpoint)
+
+    # --- calls ----------------------------------------------------------------------------------------------
+    def complete(self, request: ChatRequest, endpoint: Endpoint, budget: float) -> LLMResponse:
+        create = self._create(self._sync_client())
+        params = self._params(request, budget, False)
+        try:
+            answer = create(**params)
+        except self._sdk_errors() as exc:
+            raise self._error(exc, endpoint) from exc
+        return self._response(answer, request)
+
+    async def acomplete(self, request: ChatRequest, endpoint: Endpoint, budget: float) -> LLMResponse:
+        create = self._create(self._async_client())
+        params = self._params(request, budget, False)
+        try:
+            answer = await create(**params)
+        except self._sdk_errors() as exc:
+            raise self._error(exc, endpoint) from exc
+        return self._response(answer, request)
+
+    def stream(self, request: ChatRequest, endpoint: Endpoint, budget: float) -> Iterator[StreamItem]:
+        create = self._create(self._sync_client())
+        params = self._params(request, budget, True)
+        errors = self._sdk_errors()
+        try:
+            events = create(**params)
+        except errors as exc:
+            raise self._error(exc, endpoint) from exc
+        state = self._stream_state(endpoint, request)
+        try:
+            with events:
+                for event in events:
+                    yield from state.feed(event)
+        except errors as exc:
+            raise self._error(exc, endpoint, in_stream=True) from exc
+        yield state.finish()
+
+    async def astream(self, request: ChatRequest, endpoint: Endpoint, budget: float) -> AsyncIterator[StreamItem]:
+        create = self._create(self._async_client())
+        params = self._params(request, budget, True)
+        errors = self._sdk_errors()
+        try:
+            events = await create(**params)
+        except errors as exc:
+            raise self._error(exc, endpoint) from exc
+        state = self._stream_state(endpoint, request)
+        try:
+            async with events:
+                async for event in events:
+                    for item in state.feed(event):
+                        yield item
+        except errors as exc:
+            raise self._error(exc, endpoint, in_stream=True) from exc
+        yield state.finish()
