@@ -15,7 +15,7 @@ from ._errors import (
     ProviderError,
     StreamInterrupted,
 )
-from ._router import LLMRouter
+from ._router import LLMRouter, RoutingDecision
 from ._types import Attempt, LLMProvider, LLMResponse, Message, StreamChunk, TaskType, Tool, ToolCall
 
 __version__ = "0.1.0"
@@ -37,6 +37,7 @@ __all__ = [
     "Message",
     "ProviderError",
     "RetryPolicy",
+    "RoutingDecision",
     "Settings",
     "StreamChunk",
     "StreamInterrupted",

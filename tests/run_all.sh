@@ -136,6 +136,7 @@ background llama env CMAKE_BUILD_PARALLEL_LEVEL=1 nice -n 19 tests/harness/insta
 stage "test-double releases" .venv/bin/python -m tests.harness.build_double_releases \
   --out .cache/double-releases --registry .cache/double-registry
 stage "lint" lint
+stage "wheel (fresh venv, wheel only)" tests/harness/check_wheel.sh
 stage "pytest (random order)" pytest_random
 stage "pytest (each file alone)" pytest_isolated
 stage "systemd base images" await images
