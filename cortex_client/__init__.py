@@ -5,7 +5,7 @@ provider is first used.
 """
 
 from ._config import BreakerPolicy, RetryPolicy, Settings, Timeouts
-from ._defaults import DEFAULT_MODELS, PRICES, PRICES_AS_OF
+from ._defaults import DEFAULT_MODELS, LOCAL_FIRST, ORIGINAL_LOCAL_FIRST, PRICES, PRICES_AS_OF
 from ._errors import (
     AllProvidersFailed,
     ConfigError,
@@ -15,6 +15,7 @@ from ._errors import (
     ProviderError,
     StreamInterrupted,
 )
+from ._helpers import check_hardware_configs_parallel, complete_task, diagnose_errors_parallel, query_multiple_packages
 from ._router import LLMRouter, RoutingDecision
 from ._types import Attempt, LLMProvider, LLMResponse, Message, StreamChunk, TaskType, Tool, ToolCall
 
@@ -22,6 +23,8 @@ __version__ = "0.1.0"
 
 __all__ = [
     "DEFAULT_MODELS",
+    "LOCAL_FIRST",
+    "ORIGINAL_LOCAL_FIRST",
     "PRICES",
     "PRICES_AS_OF",
     "AllProvidersFailed",
@@ -46,4 +49,8 @@ __all__ = [
     "Tool",
     "ToolCall",
     "__version__",
+    "check_hardware_configs_parallel",
+    "complete_task",
+    "diagnose_errors_parallel",
+    "query_multiple_packages",
 ]

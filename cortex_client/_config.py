@@ -8,6 +8,7 @@ Precedence, highest first: constructor arguments, process environment, `./.env`,
 
 from __future__ import annotations
 
+import io
 import os
 import re
 import time
@@ -17,7 +18,7 @@ from pathlib import Path
 
 from . import _defaults
 from ._errors import ConfigError
-from ._registry import PROVIDERS
+from ._registry import PROVIDERS, lookup_provider
 from ._types import LLMProvider
 
 # Every key the client reads: the router's own, then each provider's (the registry's env names).
@@ -30,28 +31,32 @@ KEYS: tuple[str, ...] = (
 SECRET_KEYS = frozenset(spec.key_env for spec in PROVIDERS if spec.key_env)
 ETC_DIR = Path("/etc/cortex")
 
-_LINE = re.compile(r"^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*?)\s*$")
+# A key in a .env file with one of these prefixes but not in KEYS is likely a typo of ours (CORTEX_PROVDER);
+# other keys belong to other programs sharing the file and are not worth a word.
+_OUR_PREFIXES = ("CORTEX_", "OLLAMA_", "ANTHROPIC_", "MOONSHOT_", "OPENAI_", "CLAUDE_", "KIMI_")
 _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"0", "false", "no", "off", ""})
 
 
-def parse_dotenv(text: str, source: str = "<string>") -> dict[str, str]:
-    """Parse `KEY=value` lines: comments, blank lines, `export`, single or double quotes."""
-    result: dict[str, str] = {}
-    for number, line in enumerate(text.splitlines(), 1):
-        stripped = line.strip()
-        if not stripped or stripped.startswith("#"):
-            continue
-        match = _LINE.match(line)
-        if match is None:
-            raise ConfigError(f"{source}:{number}: expected KEY=value, got {stripped[:40]!r}")
-        key, value = match.groups()
-        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
-            value = value[1:-1]
-        elif " #" in value:
-            value = value.split(" #", 1)[0].rstrip()
-        result[key] = value
-    return result
+def parse_dotenv(text: str, source: str = "<string>") -> tuple[dict[str, str], list[str]]:
+    """Values of a .env file by python-dotenv's rules (multi-line quoted values, a comment after a quoted value,
+    `export`, a BOM), and a warning for each line it cannot parse or that sets no value. Warnings name the file,
+    the line and at most the key, never a value (a line that failed to parse may hold a secret)."""
+    from dotenv.parser import parse_stream  # noqa: PLC0415 - only when a .env file exists
+
+    values: dict[str, str] = {}
+    warnings: list[str] = []
+    for binding in parse_stream(io.StringIO(text.removeprefix("\ufeff"))):
+        line = binding.original.line
+        if binding.error:
+            warnings.append(f"{source}:{line}: not a KEY=value line (python-dotenv syntax); skipped")
+        elif binding.key is not None and binding.value is None:
+            warnings.append(f"{source}:{line}: {binding.key} has no '=value'; skipped")
+        elif binding.key is not None and binding.value is not None:
+            values[binding.key] = binding.value
+            if binding.key not in KEYS and binding.key.startswith(_OUR_PREFIXES):
+                warnings.append(f"{source}:{line}: {binding.key} is not a setting cortex_client reads; ignored")
+    return values, warnings
 
 
 def parse_bool(value: str, key: str) -> bool:
@@ -60,21 +65,25 @@ def parse_bool(value: str, key: str) -> bool:
         return True
     if lowered in _FALSE:
         return False
-    raise ConfigError(f"{key} must be true or false, got {value!r}")
+    raise ConfigError(f"{key} must be true or false (1/0, yes/no, on/off)")
 
 
-def parse_provider(value: str, key: str = "CORTEX_PROVIDER") -> LLMProvider:
-    try:
-        return LLMProvider(value.strip().lower())
-    except ValueError:
-        choices = "|".join(p.value for p in LLMProvider)
-        raise ConfigError(f"{key} must be one of {choices}, got {value!r}") from None
+PROVIDER_CHOICES = "|".join(p.value for p in LLMProvider)
+
+
+def parse_provider(value: str, key: str = "default_provider") -> LLMProvider:
+    """A provider named by the caller (aliases such as `kimi` or `anthropic` included); anything else is the
+    caller's error."""
+    provider = lookup_provider(value)
+    if provider is None:
+        raise ConfigError(f"{key} must be one of {PROVIDER_CHOICES} (or an alias), got {value!r}")
+    return provider
 
 
 def normalize_url(value: str, key: str) -> str:
     url = value.strip().rstrip("/")
     if not re.match(r"^https?://[^/\s]+", url):
-        raise ConfigError(f"{key} must be an http:// or https:// URL, got {value!r}")
+        raise ConfigError(f"{key} must be an http:// or https:// URL")
     return url
 
 
@@ -98,15 +107,19 @@ def parse_ollama_urls(value: str, key: str) -> tuple[str, ...]:
     return tuple(urls)
 
 
-def _read_env_file(path: Path) -> tuple[dict[str, str], str | None]:
-    """Values from one file, or a note why it was not read (missing files are silently skipped)."""
+def _read_env_file(path: Path) -> tuple[dict[str, str], list[str], str | None]:
+    """Values from one file, its parse warnings, and a note if it could not be read (a missing file is no
+    news)."""
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        return {}, None
+        return {}, [], None
+    except UnicodeDecodeError:
+        return {}, [], f"{path}: not UTF-8 text; skipped"
     except OSError as exc:  # e.g. /etc/cortex/.env is 0640 root:cortex and we are not in the group
-        return {}, f"{path}: not readable ({exc.strerror})"
-    return parse_dotenv(text, str(path)), None
+        return {}, [], f"{path}: not readable ({exc.strerror})"
+    values, warnings = parse_dotenv(text, str(path))
+    return values, warnings, None
 
 
 @dataclass(frozen=True)
@@ -122,6 +135,9 @@ class Settings:
     base_urls: Mapping[LLMProvider, str] = field(default_factory=dict)
     sources: Mapping[str, str] = field(default_factory=dict)
     unreadable: tuple[str, ...] = ()
+    # Settings that were not used, and why (e.g. a CORTEX_PROVIDER meant for another program); never values.
+    warnings: tuple[str, ...] = ()
+    file_warnings: tuple[str, ...] = field(default=(), repr=False)  # the .env files' part of `warnings`
     raw: Mapping[str, str] = field(default_factory=dict, repr=False)
 
     def __repr__(self) -> str:
@@ -162,9 +178,11 @@ class Settings:
             ("environment", env),
         ]
         unreadable: list[str] = []
+        file_warnings: list[str] = []
         for path in files:
-            values, note = _read_env_file(path)
+            values, warnings, note = _read_env_file(path)
             layers.append((str(path), values))
+            file_warnings += warnings
             if note:
                 unreadable.append(note)
 
@@ -177,7 +195,7 @@ class Settings:
                     raw[key] = value.strip()
                     sources[key] = source
                     break
-        return cls._from_raw(raw, sources, tuple(unreadable))
+        return cls._from_raw(raw, sources, tuple(unreadable), tuple(file_warnings))
 
     def merged(self, overrides: Mapping[str, str | None]) -> Settings:
         """These settings with constructor arguments (keyed like the env) on top."""
@@ -188,18 +206,31 @@ class Settings:
         if unknown:
             raise ConfigError(f"unknown configuration keys: {sorted(unknown)}")
         sources = {**self.sources, **dict.fromkeys(given, "argument")}
-        return self._from_raw({**self.raw, **given}, sources, self.unreadable)
+        return self._from_raw({**self.raw, **given}, sources, self.unreadable, self.file_warnings)
 
     @classmethod
-    def _from_raw(cls, raw: dict[str, str], sources: dict[str, str], unreadable: tuple[str, ...]) -> Settings:
+    def _from_raw(
+        cls, raw: dict[str, str], sources: dict[str, str], unreadable: tuple[str, ...], file_warnings: tuple[str, ...]
+    ) -> Settings:
         if "OLLAMA_BASE_URL" in raw:
             ollama_urls = parse_ollama_urls(raw["OLLAMA_BASE_URL"], "OLLAMA_BASE_URL")
         elif "OLLAMA_HOST" in raw:  # the official name, read by Ollama's own CLI
             ollama_urls = parse_ollama_urls(raw["OLLAMA_HOST"], "OLLAMA_HOST")
         else:
             ollama_urls = (_defaults.DEFAULT_BASE_URLS[LLMProvider.OLLAMA],)
+        # CORTEX_PROVIDER is shared with the host application (Cortex's own `fake` provider, say): a name that is
+        # none of ours is noted and left to the routing table, never a reason to fail.
+        provider = lookup_provider(raw["CORTEX_PROVIDER"]) if "CORTEX_PROVIDER" in raw else None
+        warnings = list(file_warnings)
+        if "CORTEX_PROVIDER" in raw and provider is None:
+            warnings.append(
+                f"CORTEX_PROVIDER (from {sources['CORTEX_PROVIDER']}) names none of {PROVIDER_CHOICES}: "
+                "the routing table decides"
+            )
         return cls(
-            provider=parse_provider(raw["CORTEX_PROVIDER"]) if "CORTEX_PROVIDER" in raw else None,
+            provider=provider,
+            warnings=tuple(warnings),
+            file_warnings=file_warnings,
             local_only=parse_bool(raw.get("CORTEX_LOCAL_ONLY", ""), "CORTEX_LOCAL_ONLY"),
             ollama_base_urls=ollama_urls,
             api_keys={s.kind: raw[s.key_env] for s in PROVIDERS if s.key_env and s.key_env in raw},

@@ -76,7 +76,8 @@ PRICES: dict[str, tuple[float, float]] = {
 }
 
 # --- routing -------------------------------------------------------------------------------------------
-# The original Cortex table; used when no default provider is configured.
+# The cloud provider each task type goes to (the original Cortex table). `LLMRouter(routing=...)` overrides
+# entries; `LLMProvider.OLLAMA` as an entry makes that task local-first.
 ROUTING_RULES: dict[TaskType, LLMProvider] = {
     TaskType.USER_CHAT: LLMProvider.CLAUDE,
     TaskType.REQUIREMENT_PARSING: LLMProvider.CLAUDE,
@@ -87,6 +88,12 @@ ROUTING_RULES: dict[TaskType, LLMProvider] = {
     TaskType.CONFIGURATION: LLMProvider.KIMI_K2,
     TaskType.TOOL_EXECUTION: LLMProvider.KIMI_K2,
 }
+# Simple tasks that go to the free, private local model first when Ollama is configured (OLLAMA_BASE_URL,
+# OLLAMA_HOST or OLLAMA_MODEL set, or ollama_base_url/ollama_model given), as the original integration's guide
+# promises; their cloud provider above is the first fallback. `LLMRouter(local_first=...)` overrides the set;
+# `local_first=ORIGINAL_LOCAL_FIRST` (none) is the original router's behaviour.
+LOCAL_FIRST: frozenset[TaskType] = frozenset({TaskType.USER_CHAT, TaskType.REQUIREMENT_PARSING})
+ORIGINAL_LOCAL_FIRST: frozenset[TaskType] = frozenset()
 # Fallback order after the primary (the original's chains); each provider appears once.
 FALLBACK_ORDER: dict[LLMProvider, tuple[LLMProvider, ...]] = {
     LLMProvider.CLAUDE: (LLMProvider.KIMI_K2, LLMProvider.OPENAI, LLMProvider.OLLAMA),

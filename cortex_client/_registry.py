@@ -30,6 +30,7 @@ class ProviderSpec:
     # doctor: a GET below the base URL that needs a valid key, and how the key is sent
     probe_path: str
     probe_auth: str = "bearer"  # "bearer" (Authorization: Bearer KEY) or "x-api-key" (Anthropic)
+    aliases: tuple[str, ...] = ()  # other names CORTEX_PROVIDER and default_provider accept
 
     @property
     def is_local(self) -> bool:
@@ -77,6 +78,7 @@ PROVIDERS: tuple[ProviderSpec, ...] = (
         adapter="anthropic:AnthropicProvider",
         probe_path="/v1/models",
         probe_auth="x-api-key",
+        aliases=("anthropic",),
     ),
     ProviderSpec(
         kind=LLMProvider.KIMI_K2,
@@ -87,6 +89,7 @@ PROVIDERS: tuple[ProviderSpec, ...] = (
         default_model="kimi-k2.6",
         adapter="openai_compat:KimiProvider",
         probe_path="/models",
+        aliases=("kimi", "kimi-k2", "moonshot"),
     ),
     ProviderSpec(
         kind=LLMProvider.OPENAI,
@@ -100,4 +103,12 @@ PROVIDERS: tuple[ProviderSpec, ...] = (
     ),
 )
 SPECS: dict[LLMProvider, ProviderSpec] = {spec.kind: spec for spec in PROVIDERS}
+_NAMES: dict[str, LLMProvider] = {name: s.kind for s in PROVIDERS for name in (s.kind.value, *s.aliases)}
+
+
+def lookup_provider(name: str) -> LLMProvider | None:
+    """The provider a name or alias means (case and surrounding space ignored), or None."""
+    return _NAMES.get(name.strip().lower())
+
+
 CLOUD: tuple[ProviderSpec, ...] = tuple(spec for spec in PROVIDERS if not spec.is_local)

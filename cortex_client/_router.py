@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncIterator, Collection, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -206,6 +206,7 @@ class LLMRouter:
         retry: RetryPolicy | None = None,
         breaker: BreakerPolicy | None = None,
         routing: Mapping[TaskType, LLMProvider] | None = None,
+        local_first: Collection[TaskType] | None = None,
         models: Mapping[LLMProvider, str] | None = None,
         prices: Mapping[str, tuple[float, float]] | None = None,
     ) -> None:
@@ -233,14 +234,25 @@ class LLMRouter:
         self.timeouts = timeouts or Timeouts()
         self.retry = retry or RetryPolicy()
         self.breaker = breaker or BreakerPolicy()
-        self.routing: Mapping[TaskType, LLMProvider] = dict(routing or self.ROUTING_RULES)
+        self.routing: Mapping[TaskType, LLMProvider] = {**self.ROUTING_RULES, **(routing or {})}
+        self.local_first: frozenset[TaskType] = frozenset(_defaults.LOCAL_FIRST if local_first is None else local_first)
+        # Local-first needs an Ollama somebody set up: its URL or model configured, not just the default URL.
+        self.ollama_configured = any(k in s.sources for k in ("OLLAMA_BASE_URL", "OLLAMA_HOST", "OLLAMA_MODEL"))
         self.prices: Mapping[str, tuple[float, float]] = {**_defaults.PRICES, **(prices or {})}
         chosen = {**_defaults.DEFAULT_MODELS, **(models or {}), **s.models}
         self.models: Mapping[LLMProvider, str] = chosen
+        # Configuration this router does not use, said once (logging) and kept for `cortex-llm doctor`.
+        self.warnings: list[str] = list(s.warnings)
         if self.local_only and self.default_provider not in (None, LLMProvider.OLLAMA):
-            raise LocalOnlyViolation(
-                f"default provider {self.default_provider.value} is a cloud provider; local-only mode is on"
+            # Building must not fail over a default the host application may have set for other reasons; only
+            # an explicit force_provider to the cloud is refused (LocalOnlyViolation at the call).
+            self.warnings.append(
+                f"default provider {self.default_provider.value} is a cloud provider and local-only mode is on: "
+                "every request goes to Ollama"
             )
+            self.default_provider = LLMProvider.OLLAMA
+        for warning in self.warnings:
+            logger.warning("cortex_client: %s", warning)
         if self.local_only and is_cloud_model(chosen[LLMProvider.OLLAMA]):
             raise LocalOnlyViolation(
                 f"Ollama model {chosen[LLMProvider.OLLAMA]!r} runs on ollama.com; refused in local-only mode"
@@ -291,8 +303,20 @@ class LLMRouter:
     # --- routing ---------------------------------------------------------------------------------------
     def route_task(self, task_type: TaskType, force_provider: LLMProvider | None = None) -> RoutingDecision:
         chain = self._chain(task_type, force_provider)
-        reason = "forced" if force_provider else ("default provider" if self.default_provider else "routing table")
+        if force_provider:
+            reason = "forced"
+        elif self.local_only:
+            reason = "local-only mode"
+        elif self.default_provider:
+            reason = "default provider"
+        elif self._is_local_first(task_type):
+            reason = "routing table (local-first: Ollama is configured)"
+        else:
+            reason = "routing table"
         return RoutingDecision(chain[0].kind, task_type, f"{reason}; chain: {[p.kind.value for p in chain]}", 1.0)
+
+    def _is_local_first(self, task_type: TaskType) -> bool:
+        return self.ollama_configured and task_type in self.local_first
 
     def _chain(self, task_type: TaskType, force_provider: LLMProvider | None) -> tuple[Provider, ...]:
         key = (task_type, force_provider)
@@ -311,10 +335,14 @@ class LLMRouter:
         if self.local_only:
             return (self.providers[LLMProvider.OLLAMA],)
         primary = self.default_provider or self.routing.get(task_type, LLMProvider.CLAUDE)
-        order = (primary, *_defaults.FALLBACK_ORDER[primary]) if self.enable_fallback else (primary,)
+        order = (primary, *_defaults.FALLBACK_ORDER[primary])
+        if self.default_provider is None and self._is_local_first(task_type):
+            order = (LLMProvider.OLLAMA, *(p for p in order if p is not LLMProvider.OLLAMA))
+        if not self.enable_fallback:
+            order = order[:1]
         chain = tuple(self.providers[p] for p in order if p in self.providers)
         if not chain:
-            raise ConfigError(f"{primary.value} is not configured and fallback is disabled")
+            raise ConfigError(f"{order[0].value} is not configured and fallback is disabled")
         return chain
 
     # --- requests ---------------------------------------------------------------------------------------
@@ -511,22 +539,49 @@ class LLMRouter:
         raise walk.exhausted()
 
     async def complete_batch(
-        self, requests: list[dict[str, Any]], max_concurrent: int | None = None
-    ) -> list[LLMResponse | CortexLLMError]:
-        """Run `acomplete(**request)` for each request, at most `max_concurrent` at a time. Results keep
-        the input order; a failed request's slot holds its error (not a fake response)."""
+        self, requests: list[dict[str, Any]], max_concurrent: int | None = None, *, raise_errors: bool = False
+    ) -> list[LLMResponse]:
+        """Run `acomplete(**request)` for each request, at most `max_concurrent` at a time; results keep the input
+        order. A failed request's slot is, as in the original, an `LLMResponse` with content `"Error: ..."`, model
+        `"error"`, zero tokens and cost, and the exception in `.error`; every other slot keeps its result. With
+        `raise_errors=True` the first failure (in input order) is raised once every request has finished."""
         import asyncio  # noqa: PLC0415
 
         limit = asyncio.Semaphore(max_concurrent or self._max_concurrent)
 
-        async def one(kwargs: dict[str, Any]) -> LLMResponse | CortexLLMError:
+        async def one(kwargs: dict[str, Any]) -> LLMResponse:
+            began = time.monotonic()
             async with limit:
                 try:
                     return await self.acomplete(**kwargs)
                 except CortexLLMError as error:
-                    return error
+                    return self._failed_slot(kwargs, error, time.monotonic() - began)
 
-        return list(await asyncio.gather(*(one(r) for r in requests)))
+        results = list(await asyncio.gather(*(one(r) for r in requests)))
+        if raise_errors:
+            for result in results:
+                if result.error is not None:
+                    raise result.error
+        return results
+
+    def _failed_slot(self, request: dict[str, Any], error: CortexLLMError, seconds: float) -> LLMResponse:
+        attempts: list[Attempt] = list(getattr(error, "attempts", []))
+        if attempts:
+            provider = attempts[-1].provider
+        else:  # refused before any call (e.g. a provider without a key): name the one it was meant for
+            forced = request.get("force_provider")
+            provider = forced if isinstance(forced, LLMProvider) else self.default_provider or LLMProvider.CLAUDE
+        first_line = str(error).splitlines()[0] if str(error) else type(error).__name__
+        return LLMResponse(
+            content=f"Error: {first_line}",
+            provider=provider,
+            model="error",
+            tokens_used=0,
+            cost_usd=0.0,
+            latency_seconds=seconds,
+            attempts=attempts,
+            error=error,
+        )
 
     def set_rate_limit(self, max_concurrent: int = 10) -> None:
         if max_concurrent < 1:

@@ -83,6 +83,9 @@ class LLMResponse:
     attempts: list[Attempt] = field(default_factory=list)
     tokens_per_second: float | None = None
     usage_estimated: bool = False  # the server reported no usage; token counts (and cost) are estimates
+    # complete_batch only: a failed request's slot is a response with content "Error: ..." and model "error"
+    # (as in the original); this holds the exception itself.
+    error: Exception | None = field(default=None, repr=False)
 
     def to_message(self) -> Message:
         """The assistant message to append to the conversation (keeps tool calls for the next turn)."""

@@ -128,6 +128,8 @@ def _cmd_doctor(args: argparse.Namespace, settings: Settings, out: _Out) -> int:
         report.row("FAIL", "config", str(exc))
         out.line(f"{report.problems} problem(s)")
         return 1
+    for warning in router.warnings:
+        report.row("warn", "config", warning)
     with router:
         _doctor_providers(router, settings, report)
     out.line(f"{report.problems} problem(s)")

@@ -199,17 +199,24 @@ def test_doctor_shows_which_env_file_won(user: Home, ollama_ready: OllamaDouble)
 
 
 def test_doctor_bad_config_is_a_clear_error(user: Home) -> None:
-    proc = user.run("doctor", env={"CORTEX_PROVIDER": "gemini"})
+    proc = user.run("doctor", env={"CORTEX_LOCAL_ONLY": "maybe"})
     assert proc.returncode == 1
-    assert "cortex-llm: error: CORTEX_PROVIDER must be one of" in proc.stderr
+    assert "cortex-llm: error: CORTEX_LOCAL_ONLY must be true or false" in proc.stderr
 
 
-def test_doctor_cloud_default_in_local_only_mode_is_a_problem(user: Home, ollama_ready: OllamaDouble) -> None:
+def test_doctor_reports_a_cortex_provider_that_is_not_ours(user: Home, ollama_ready: OllamaDouble) -> None:
+    env = {"CORTEX_PROVIDER": "fake", "OLLAMA_BASE_URL": ollama_ready.url, "OLLAMA_MODEL": DOUBLE_MODEL}
+    proc = user.run("doctor", env=env)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "warn  config   CORTEX_PROVIDER (from environment) names none of" in proc.stdout
+    assert "providers (default: routing table" in proc.stdout
+
+
+def test_doctor_cloud_default_in_local_only_mode_is_reported(user: Home, ollama_ready: OllamaDouble) -> None:
     env = {"CORTEX_PROVIDER": "claude", "CORTEX_LOCAL_ONLY": "true", "OLLAMA_BASE_URL": ollama_ready.url}
     proc = user.run("doctor", env=env)
-    assert proc.returncode == 1
-    assert "FAIL  config" in proc.stdout
-    assert "local-only" in proc.stdout
+    assert "warn  config   default provider claude is a cloud provider and local-only mode is on" in proc.stdout
+    assert "providers (default: ollama, local-only: yes)" in proc.stdout
 
 
 # --- ask -----------------------------------------------------------------------------------------------------

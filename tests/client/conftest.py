@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from cortex_client import BreakerPolicy, LLMRouter, RetryPolicy, Settings, Timeouts
+from cortex_client import ORIGINAL_LOCAL_FIRST, BreakerPolicy, LLMRouter, RetryPolicy, Settings, Timeouts
 from tests.support.fakes import FakeAnthropic, FakeOllama, FakeOpenAI
 
 # Tiny delays so retry tests run in milliseconds; the policy is the same as in production.
@@ -59,6 +59,9 @@ def make_router(isolated: Settings) -> Iterator[Callable[..., LLMRouter]]:
         kwargs.setdefault("retry", FAST_RETRY)
         kwargs.setdefault("timeouts", FAST_TIMEOUTS)
         kwargs.setdefault("breaker", BreakerPolicy(failure_threshold=3, cooldown=60.0))
+        # The fault tests give Ollama as the fallback beside a cloud primary: the original's routing table, where
+        # no task is local-first. test_routing.py tests the local-first default.
+        kwargs.setdefault("local_first", ORIGINAL_LOCAL_FIRST)
         router = LLMRouter(**kwargs)
         routers.append(router)
         return router

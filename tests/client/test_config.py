@@ -75,26 +75,60 @@ CLAUDE_MODEL='claude-sonnet-4-6'
 KIMI_MODEL=kimi-k2.6   # trailing comment
 OPENAI_MODEL="gpt-4o # not a comment"
 """
-    assert parse_dotenv(text) == {
-        "CORTEX_PROVIDER": "ollama",
-        "OLLAMA_MODEL": "qwen3:8b",
-        "CLAUDE_MODEL": "claude-sonnet-4-6",
-        "KIMI_MODEL": "kimi-k2.6",
-        "OPENAI_MODEL": "gpt-4o # not a comment",
-    }
+    assert parse_dotenv(text) == (
+        {
+            "CORTEX_PROVIDER": "ollama",
+            "OLLAMA_MODEL": "qwen3:8b",
+            "CLAUDE_MODEL": "claude-sonnet-4-6",
+            "KIMI_MODEL": "kimi-k2.6",
+            "OPENAI_MODEL": "gpt-4o # not a comment",
+        },
+        [],
+    )
 
 
-def test_malformed_env_file_is_a_clear_error(tmp_path):
+def test_dotenv_files_as_people_write_them():
+    """python-dotenv's rules: a BOM, a multi-line quoted value, a comment after a quoted value, escapes."""
+    text = (
+        '\ufeffOLLAMA_MODEL="llama3.2" # the small one\nANTHROPIC_API_KEY="sk-ant-\nsplit"\nexport KIMI_MODEL=\'k2\'\n'
+    )
+    values, warnings = parse_dotenv(text, "f")
+    assert values == {"OLLAMA_MODEL": "llama3.2", "ANTHROPIC_API_KEY": "sk-ant-\nsplit", "KIMI_MODEL": "k2"}
+    assert warnings == []
+
+
+def test_a_malformed_line_warns_names_the_line_never_the_value_and_is_skipped(tmp_path, caplog):
     dirs = layout(tmp_path)
-    write(dirs["home"] / ".cortex" / ".env", "OLLAMA_MODEL=x\nthis is not an assignment\n")
-    with pytest.raises(ConfigError, match=r"\.cortex/\.env:2: expected KEY=value"):
-        load(dirs)
+    secret = "sk-ant-SECRET-in-a-broken-line"
+    write(
+        dirs["home"] / ".cortex" / ".env",
+        f"OLLAMA_MODEL=x\n{secret} oops\nCORTEX_PROVDER=ollama\nOPENAI_MODEL\nDATABASE_URL=postgres://u:p@h/db\n",
+    )
+    settings = load(dirs)  # never stops construction
+    assert settings.models == {LLMProvider.OLLAMA: "x"}
+    home_env = str(dirs["home"] / ".cortex" / ".env")
+    assert settings.warnings == (
+        f"{home_env}:2: not a KEY=value line (python-dotenv syntax); skipped",
+        f"{home_env}:3: CORTEX_PROVDER is not a setting cortex_client reads; ignored",
+        f"{home_env}:4: OPENAI_MODEL has no '=value'; skipped",
+    )  # another program's key (DATABASE_URL) is not ours to warn about
+    with caplog.at_level(logging.DEBUG, logger="cortex_client"):
+        router = LLMRouter(settings=settings)
+    assert "CORTEX_PROVDER" in caplog.text
+    assert secret not in caplog.text and "postgres" not in caplog.text
+    router.close()
+
+
+def test_a_bad_value_is_an_error_that_does_not_echo_it(tmp_path):
+    with pytest.raises(ConfigError) as caught:
+        load(layout(tmp_path), {"OPENAI_BASE_URL": "sk-proj-pasted-into-the-wrong-key"})
+    assert "OPENAI_BASE_URL must be an http" in str(caught.value)
+    assert "sk-proj" not in str(caught.value)
 
 
 @pytest.mark.parametrize(
     ("key", "value", "message"),
     [
-        ("CORTEX_PROVIDER", "gpt", "CORTEX_PROVIDER must be one of claude|kimi_k2|openai|ollama"),
         ("CORTEX_LOCAL_ONLY", "maybe", "CORTEX_LOCAL_ONLY must be true or false"),
         ("OLLAMA_BASE_URL", "ftp://host", "OLLAMA_BASE_URL must be an http"),
         ("OPENAI_BASE_URL", "api.openai.com", "OPENAI_BASE_URL must be an http"),

@@ -9,7 +9,7 @@ import textwrap
 
 import pytest
 
-from cortex_client import PRICES, ConfigError, LLMProvider, LLMResponse
+from cortex_client import PRICES, ConfigError, LLMProvider
 from tests.support.fakes import Reply, closed_port_url
 
 MESSAGES = [{"role": "user", "content": "hi"}]
@@ -140,9 +140,9 @@ async def test_complete_batch_keeps_order_limits_concurrency_and_returns_errors(
     requests = [{"messages": MESSAGES} for _ in range(5)]
     requests.insert(2, {"messages": MESSAGES, "force_provider": LLMProvider.OPENAI})
     results = await router.complete_batch(requests, max_concurrent=2)
-    assert [type(r).__name__ for r in results] == ["LLMResponse"] * 2 + ["ConfigError"] + ["LLMResponse"] * 3
-    assert isinstance(results[2], ConfigError)
-    assert all(r.provider is LLMProvider.OLLAMA for r in results if isinstance(r, LLMResponse))
+    assert [r.model for r in results] == ["llama3.2"] * 2 + ["error"] + ["llama3.2"] * 3
+    assert isinstance(results[2].error, ConfigError)
+    assert all(r.provider is LLMProvider.OLLAMA for r in results if r.error is None)
     assert ollama.max_in_flight <= 2
     await router.aclose()
 

@@ -96,11 +96,6 @@ def test_forcing_a_cloud_provider_in_local_only_mode_is_refused(make_router, clo
     assert ollama.connections == 0
 
 
-def test_cloud_default_provider_with_local_only_is_refused(make_router):
-    with pytest.raises(LocalOnlyViolation, match="claude is a cloud provider"):
-        make_router(local_only=True, default_provider="claude", claude_api_key="sk-ant-x")
-
-
 @pytest.mark.parametrize("model", ["gpt-oss:120b-cloud", "glm-4.6:cloud", "qwen3-coder:480b-CLOUD"])
 def test_ollama_cloud_models_are_refused_in_local_only_mode(make_router, ollama, model):
     with pytest.raises(LocalOnlyViolation, match=r"ollama\.com"):

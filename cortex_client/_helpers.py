@@ -1,0 +1,94 @@
+"""The original `cortex.llm_router` module helpers, same signatures and results, on top of `LLMRouter`.
+
+`complete_task` shares one router per process (built from the configuration on first use) instead of building
+a router, and its HTTP clients, on every call; the parallel helpers run through `complete_batch`, so a failed
+item is an `LLMResponse` with content "Error: ..." in its slot and the others keep their answers.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from typing import Any
+
+from ._router import LLMRouter
+from ._types import LLMResponse, Message, TaskType
+
+_shared: LLMRouter | None = None
+_shared_lock = threading.Lock()
+
+
+def _default_router() -> LLMRouter:
+    global _shared  # noqa: PLW0603 - one lazily built router per process, as documented
+    with _shared_lock:
+        if _shared is None:
+            _shared = LLMRouter()
+        return _shared
+
+
+def _conversation(system: str | None, user: str) -> list[Message]:
+    messages: list[Message] = [{"role": "system", "content": system}] if system else []
+    messages.append({"role": "user", "content": user})
+    return messages
+
+
+def complete_task(
+    prompt: str, task_type: TaskType = TaskType.USER_CHAT, system_prompt: str | None = None, **kwargs: Any
+) -> str:
+    """One completion, its text only; `kwargs` go to `LLMRouter.complete` (temperature, max_tokens, ...)."""
+    return _default_router().complete(_conversation(system_prompt, prompt), task_type=task_type, **kwargs).content
+
+
+async def query_multiple_packages(
+    router: LLMRouter, package_names: list[str], system_prompt: str | None = None, max_concurrent: int = 10
+) -> dict[str, LLMResponse]:
+    """Installation requirements of each package (DEPENDENCY_RESOLUTION), keyed by package name."""
+    system = system_prompt or (
+        "You are an expert on Linux packages. Give the installation requirements and dependencies of packages."
+    )
+    requests = [
+        {
+            "messages": _conversation(system, f"What are the installation requirements for {name}?"),
+            "task_type": TaskType.DEPENDENCY_RESOLUTION,
+        }
+        for name in package_names
+    ]
+    return dict(zip(package_names, await router.complete_batch(requests, max_concurrent=max_concurrent), strict=True))
+
+
+async def diagnose_errors_parallel(
+    router: LLMRouter, error_messages: list[str], context: str | None = None, max_concurrent: int = 10
+) -> list[LLMResponse]:
+    """A diagnosis and fix for each error message (ERROR_DEBUGGING), in input order."""
+    system = "You are an expert at debugging Linux systems. Analyse error messages and give solutions."
+    if context:
+        system += f"\n\nSystem context: {context}"
+    requests = [
+        {
+            "messages": _conversation(system, f"Diagnose and fix this error: {error}"),
+            "task_type": TaskType.ERROR_DEBUGGING,
+        }
+        for error in error_messages
+    ]
+    return await router.complete_batch(requests, max_concurrent=max_concurrent)
+
+
+async def check_hardware_configs_parallel(
+    router: LLMRouter,
+    hardware_components: list[str],
+    hardware_info: dict[str, Any] | None = None,
+    max_concurrent: int = 10,
+) -> dict[str, LLMResponse]:
+    """Configuration advice for each hardware component (CONFIGURATION), keyed by component."""
+    system = "You are an expert on hardware configuration. Recommend the best configuration for each component."
+    if hardware_info:
+        system += f"\n\nHardware information: {json.dumps(hardware_info, indent=2)}"
+    requests = [
+        {
+            "messages": _conversation(system, f"Check the configuration requirements for {component}"),
+            "task_type": TaskType.CONFIGURATION,
+        }
+        for component in hardware_components
+    ]
+    responses = await router.complete_batch(requests, max_concurrent=max_concurrent)
+    return dict(zip(hardware_components, responses, strict=True))
