@@ -84,14 +84,14 @@ def test_host_without_systemd_is_refused() -> None:
 
 
 def test_unsupported_os_is_refused() -> None:
-    # Simulated honestly at the source Ansible reads: the host's os-release claims Fedora 40 for this one run,
-    # so fact gathering reports Fedora like on a real Fedora host. The original file is put back afterwards.
+    # Simulated honestly at the source the role reads: the host's os-release claims Fedora 40 for this one run,
+    # as on a real Fedora host. The original file is put back afterwards.
     SYSTEMD_HOST.sh(
         "mv /etc/os-release /etc/os-release.cortex-test"
         " && printf 'NAME=\"Fedora Linux\"\\nID=fedora\\nVERSION_ID=40\\n' > /etc/os-release"
     )
     try:
-        assert_refused(SYSTEMD_HOST, ["unsupported OS Fedora( Linux)? 40"])
+        assert_refused(SYSTEMD_HOST, ["unsupported OS fedora 40", "supports debian 12/13, ubuntu 22/24"])
     finally:
         SYSTEMD_HOST.sh("mv -f /etc/os-release.cortex-test /etc/os-release")
 
