@@ -26,6 +26,7 @@ KEYS: tuple[str, ...] = (
     "CORTEX_PROVIDER",
     "CORTEX_LOCAL_ONLY",
     "OLLAMA_HOST",
+    "OLLAMA_API",
     *(key for spec in PROVIDERS for key in spec.env_keys()),
 )
 SECRET_KEYS = frozenset(spec.key_env for spec in PROVIDERS if spec.key_env)
@@ -129,6 +130,8 @@ class Settings:
     provider: LLMProvider | None = None
     local_only: bool = False
     ollama_base_urls: tuple[str, ...] = (_defaults.DEFAULT_BASE_URLS[LLMProvider.OLLAMA],)
+    # What the OLLAMA_BASE_URL endpoints speak: auto (Ollama's /api/chat, or /v1 for another server), native, openai
+    ollama_api: str = "auto"
     # Per provider, only where configured: API keys, model ids, base URLs (Ollama's are ollama_base_urls).
     api_keys: Mapping[LLMProvider, str] = field(default_factory=dict, repr=False)
     models: Mapping[LLMProvider, str] = field(default_factory=dict)
@@ -227,8 +230,12 @@ class Settings:
                 f"CORTEX_PROVIDER (from {sources['CORTEX_PROVIDER']}) names none of {PROVIDER_CHOICES}: "
                 "the routing table decides"
             )
+        ollama_api = raw.get("OLLAMA_API", "auto").lower()
+        if ollama_api not in ("auto", "native", "openai"):
+            raise ConfigError("OLLAMA_API must be auto, native or openai")
         return cls(
             provider=provider,
+            ollama_api=ollama_api,
             warnings=tuple(warnings),
             file_warnings=file_warnings,
             local_only=parse_bool(raw.get("CORTEX_LOCAL_ONLY", ""), "CORTEX_LOCAL_ONLY"),

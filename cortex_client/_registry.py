@@ -40,13 +40,15 @@ class ProviderSpec:
         return tuple(k for k in (self.key_env, self.model_env, self.base_url_env) if k)
 
     def build(self, *, model: str, base_urls: tuple[str, ...], api_key: str | None, **common: Any) -> Provider:
-        """The adapter instance; `common` holds the router's timeouts, breaker policy and local-only flag."""
+        """The adapter instance; `common` holds the router's timeouts and breaker policy, and the local server's
+        settings (local_only, api), which cloud adapters do not take."""
         module_name, _, class_name = self.adapter.partition(":")
         cls = getattr(importlib.import_module(f".providers.{module_name}", __package__), class_name)
         if self.key_env is not None:
             common["api_key"] = api_key
-        if not self.is_local:
+        if not self.is_local:  # settings of the local server only
             common.pop("local_only", None)
+            common.pop("api", None)
         provider: Provider = cls(model=model, base_urls=base_urls, **common)
         return provider
 

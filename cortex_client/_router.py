@@ -271,6 +271,7 @@ class LLMRouter:
                 base_urls=base_urls,
                 api_key=api_key,
                 local_only=self.local_only,
+                api=s.ollama_api,
                 timeouts=self.timeouts,
                 breaker=self.breaker,
             )

@@ -4,6 +4,11 @@ Native rather than `/v1` because it reports `eval_count`/`eval_duration` (tokens
 server's Modelfile defaults (the `/v1` shim forces temperature 1.0 when omitted) and reports
 `remote_host` when a `*-cloud` model was offloaded to ollama.com. No `keep_alive` is sent, so the
 server's OLLAMA_KEEP_ALIVE stays in charge (a per-request value would override it).
+
+People also point OLLAMA_BASE_URL at other local servers with an OpenAI-compatible API (llama.cpp's server,
+vLLM, LM Studio), as the original router's `/v1` client allowed. With `api="auto"` each endpoint is asked once
+for `/api/version`: an Ollama answers it, anything else gets `/v1/chat/completions` (OLLAMA_API=native|openai
+forces one).
 """
 
 from __future__ import annotations
@@ -76,12 +81,69 @@ def _tool_calls(message: dict[str, Any], offset: int = 0) -> list[ToolCall]:
     return calls
 
 
+API_CHOICES = ("auto", "native", "openai")
+
+
 class OllamaProvider(Provider):
     kind = LLMProvider.OLLAMA
 
-    def __init__(self, *, local_only: bool = False, **kwargs: Any) -> None:
+    def __init__(self, *, local_only: bool = False, api: str = "auto", **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.local_only = local_only
+        if api not in API_CHOICES:
+            raise ValueError(f"api must be one of {API_CHOICES}, got {api!r}")
+        self.api = api
+        self._dialects: dict[str, str] = {}  # endpoint URL -> "native" | "openai", learnt once per endpoint
+
+    # --- which API an endpoint speaks -----------------------------------------------------------------
+    # Learnt at no cost for a real Ollama: a request goes to /api/chat unless the endpoint is known to be
+    # something else; only a 404 there makes us ask /api/version once, and a server without it is OpenAI-style.
+    def _dialect(self, endpoint: Endpoint) -> str:
+        return self.api if self.api != "auto" else self._dialects.get(endpoint.url, "native")
+
+    def _not_ollama(self, response: httpx.Response, endpoint: Endpoint, budget: float) -> bool:
+        """After a 404 from /api/chat: is this endpoint another server than Ollama? (Remembered.)"""
+        if self.api != "auto" or endpoint.url in self._dialects or response.status_code != 404:
+            return False
+        try:
+            probe = self._sync_client().get(endpoint.url + "/api/version", timeout=self._timeout(budget))
+        except Exception as exc:
+            raise self._transport_error(exc, endpoint) from exc
+        return self._learn(probe, endpoint)
+
+    async def _anot_ollama(self, response: httpx.Response, endpoint: Endpoint, budget: float) -> bool:
+        if self.api != "auto" or endpoint.url in self._dialects or response.status_code != 404:
+            return False
+        try:
+            probe = await self._async_client().get(endpoint.url + "/api/version", timeout=self._timeout(budget))
+        except Exception as exc:
+            raise self._transport_error(exc, endpoint) from exc
+        return self._learn(probe, endpoint)
+
+    def _learn(self, probe: httpx.Response, endpoint: Endpoint) -> bool:
+        try:
+            is_ollama = probe.status_code == 200 and "version" in probe.json()
+        except (ValueError, TypeError):
+            is_ollama = False
+        self._dialects[endpoint.url] = "native" if is_ollama else "openai"
+        return not is_ollama
+
+    def dialect(self, endpoint: Endpoint) -> str:
+        """What the CLI should speak to an endpoint: "native" (Ollama) or "openai"; asks it if not known yet."""
+        if self.api == "auto" and endpoint.url not in self._dialects:
+            try:
+                probe = self._sync_client().get(endpoint.url + "/api/version", timeout=self._timeout(10.0))
+            except Exception as exc:
+                raise self._transport_error(exc, endpoint) from exc
+            self._learn(probe, endpoint)
+        return self._dialect(endpoint)
+
+    def _request(
+        self, request: ChatRequest, endpoint: Endpoint, dialect: str, stream: bool
+    ) -> tuple[str, dict[str, Any]]:
+        if dialect == "openai":
+            return _openai_url(endpoint.url), _openai_body(self.model, request, stream)
+        return endpoint.url + "/api/chat", self._body(request, stream)
 
     def _make_client(self, asynchronous: bool) -> httpx.Client | httpx.AsyncClient:
         import httpx  # noqa: PLC0415 - keep `import cortex_client` fast
@@ -180,75 +242,152 @@ class OllamaProvider(Provider):
 
     # --- calls ------------------------------------------------------------------------------------------
     def complete(self, request: ChatRequest, endpoint: Endpoint, budget: float) -> LLMResponse:
-        client = self._sync_client()
-        try:
-            response = client.post(
-                endpoint.url + "/api/chat", json=self._body(request, False), timeout=self._timeout(budget)
-            )
-        except Exception as exc:
-            raise self._transport_error(exc, endpoint) from exc
-        return self._complete_result(response, endpoint)
+        dialect = self._dialect(endpoint)
+        response = self._post(request, endpoint, dialect, budget)
+        if dialect == "native" and self._not_ollama(response, endpoint, budget):
+            dialect = "openai"
+            response = self._post(request, endpoint, dialect, budget)
+        return self._complete_result(response, endpoint, dialect)
 
     async def acomplete(self, request: ChatRequest, endpoint: Endpoint, budget: float) -> LLMResponse:
-        client = self._async_client()
+        dialect = self._dialect(endpoint)
+        response = await self._apost(request, endpoint, dialect, budget)
+        if dialect == "native" and await self._anot_ollama(response, endpoint, budget):
+            dialect = "openai"
+            response = await self._apost(request, endpoint, dialect, budget)
+        return self._complete_result(response, endpoint, dialect)
+
+    def _post(self, request: ChatRequest, endpoint: Endpoint, dialect: str, budget: float) -> httpx.Response:
+        url, body = self._request(request, endpoint, dialect, False)
         try:
-            response = await client.post(
-                endpoint.url + "/api/chat", json=self._body(request, False), timeout=self._timeout(budget)
-            )
+            return self._sync_client().post(url, json=body, timeout=self._timeout(budget))
         except Exception as exc:
             raise self._transport_error(exc, endpoint) from exc
-        return self._complete_result(response, endpoint)
 
-    def _complete_result(self, response: httpx.Response, endpoint: Endpoint) -> LLMResponse:
+    async def _apost(self, request: ChatRequest, endpoint: Endpoint, dialect: str, budget: float) -> httpx.Response:
+        url, body = self._request(request, endpoint, dialect, False)
+        try:
+            return await self._async_client().post(url, json=body, timeout=self._timeout(budget))
+        except Exception as exc:
+            raise self._transport_error(exc, endpoint) from exc
+
+    def _complete_result(self, response: httpx.Response, endpoint: Endpoint, dialect: str) -> LLMResponse:
         if response.status_code != 200:
             raise self._status_error(response, endpoint)
         data = self._parse_line(response.text, endpoint)
         if data is None:
             raise self.error("empty response body", ErrorKind.SERVER, endpoint, status=200)
+        if dialect == "openai":
+            return self._openai_response(data, endpoint)
+        self._dialects.setdefault(endpoint.url, "native")  # it answered /api/chat: an Ollama
         message = data.get("message") or {}
         return self._response(data, str(message.get("content") or ""), _tool_calls(message))
 
+    def _accumulator(self, endpoint: Endpoint, dialect: str) -> _StreamAccumulator | _SSEAccumulator:
+        if dialect == "openai":
+            return _SSEAccumulator(self, endpoint)
+        self._dialects.setdefault(endpoint.url, "native")  # it answered /api/chat: an Ollama
+        return _StreamAccumulator(self, endpoint)
+
     def stream(self, request: ChatRequest, endpoint: Endpoint, budget: float) -> Iterator[StreamItem]:
-        client = self._sync_client()
-        body = self._body(request, True)
-        try:
-            with client.stream("POST", endpoint.url + "/api/chat", json=body, timeout=self._timeout(budget)) as r:
-                if r.status_code != 200:
-                    r.read()
-                    raise self._status_error(r, endpoint)
-                accumulator = _StreamAccumulator(self, endpoint)
-                for line in r.iter_lines():
-                    yield from accumulator.feed(line)
-                yield accumulator.finish()
-        except (ProviderError, LocalOnlyViolation):
-            raise
-        except Exception as exc:
-            raise self._transport_error(exc, endpoint) from exc
+        dialect = self._dialect(endpoint)
+        for attempt in (1, 2):
+            url, body = self._request(request, endpoint, dialect, True)
+            try:
+                with self._sync_client().stream("POST", url, json=body, timeout=self._timeout(budget)) as r:
+                    if r.status_code != 200:
+                        r.read()
+                        if attempt == 1 and dialect == "native" and self._not_ollama(r, endpoint, budget):
+                            dialect = "openai"
+                            continue
+                        raise self._status_error(r, endpoint)
+                    accumulator = self._accumulator(endpoint, dialect)
+                    for line in r.iter_lines():
+                        yield from accumulator.feed(line)
+                    yield accumulator.finish()
+                    return
+            except (ProviderError, LocalOnlyViolation):
+                raise
+            except Exception as exc:
+                raise self._transport_error(exc, endpoint) from exc
 
     async def astream(self, request: ChatRequest, endpoint: Endpoint, budget: float) -> AsyncIterator[StreamItem]:
-        client = self._async_client()
-        body = self._body(request, True)
-        try:
-            async with client.stream("POST", endpoint.url + "/api/chat", json=body, timeout=self._timeout(budget)) as r:
-                if r.status_code != 200:
-                    await r.aread()
-                    raise self._status_error(r, endpoint)
-                accumulator = _StreamAccumulator(self, endpoint)
-                async for line in r.aiter_lines():
-                    for item in accumulator.feed(line):
-                        yield item
-                yield accumulator.finish()
-        except (ProviderError, LocalOnlyViolation):
-            raise
-        except Exception as exc:
-            raise self._transport_error(exc, endpoint) from exc
+        dialect = self._dialect(endpoint)
+        for attempt in (1, 2):
+            url, body = self._request(request, endpoint, dialect, True)
+            try:
+                async with self._async_client().stream("POST", url, json=body, timeout=self._timeout(budget)) as r:
+                    if r.status_code != 200:
+                        await r.aread()
+                        if attempt == 1 and dialect == "native" and await self._anot_ollama(r, endpoint, budget):
+                            dialect = "openai"
+                            continue
+                        raise self._status_error(r, endpoint)
+                    accumulator = self._accumulator(endpoint, dialect)
+                    async for line in r.aiter_lines():
+                        for item in accumulator.feed(line):
+                            yield item
+                    yield accumulator.finish()
+                    return
+            except (ProviderError, LocalOnlyViolation):
+                raise
+            except Exception as exc:
+                raise self._transport_error(exc, endpoint) from exc
+
+    # --- the OpenAI-compatible dialect -------------------------------------------------------------------
+    def _openai_response(self, data: dict[str, Any], endpoint: Endpoint) -> LLMResponse:
+        choices = data.get("choices")
+        if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
+            raise self.error("answer without choices", ErrorKind.SERVER, endpoint, status=200)
+        message = choices[0].get("message") or {}
+        usage = data.get("usage") or {}
+        return self._openai_result(
+            model=str(data.get("model") or self.model),
+            content=str(message.get("content") or ""),
+            calls=_openai_tool_calls(message.get("tool_calls")),
+            finish=choices[0].get("finish_reason"),
+            usage=usage if isinstance(usage, dict) else {},
+            raw=data,
+        )
+
+    def _openai_result(
+        self,
+        *,
+        model: str,
+        content: str,
+        calls: list[ToolCall],
+        finish: str | None,
+        usage: dict[str, Any],
+        raw: dict[str, Any],
+    ) -> LLMResponse:
+        prompt = int(usage.get("prompt_tokens") or 0)
+        completion = int(usage.get("completion_tokens") or 0)
+        return LLMResponse(
+            content=content,
+            provider=LLMProvider.OLLAMA,
+            model=model,
+            tokens_used=prompt + completion,
+            cost_usd=0.0,
+            latency_seconds=0.0,
+            raw_response=raw,
+            input_tokens=prompt,
+            output_tokens=completion,
+            tool_calls=calls,
+            finish_reason=finish or ("tool_calls" if calls else "stop"),
+            usage_estimated=not usage,
+        )
 
     # --- admin surface for the CLI (version, models, pull) ----------------------------------------------
     def version(self, endpoint: Endpoint | None = None) -> str:
         return str(self._get(endpoint, "/api/version").get("version", ""))
 
     def list_models(self, endpoint: Endpoint | None = None) -> list[dict[str, Any]]:
-        return list(self._get(endpoint, "/api/tags").get("models", []))
+        """The installed models ({"name": ...} at least); an OpenAI-compatible server's /v1/models."""
+        target = endpoint or self.pool.endpoints[0]
+        if self.dialect(target) == "openai":
+            data = self._get(target, _openai_url(target.url).removesuffix("/chat/completions") + "/models")
+            return [{"name": str(m.get("id", ""))} for m in data.get("data", []) if isinstance(m, dict)]
+        return list(self._get(target, "/api/tags").get("models", []))
 
     def pull(self, name: str, endpoint: Endpoint | None = None) -> Iterator[dict[str, Any]]:
         """Pull a model; yields Ollama's progress objects (status, total, completed)."""
@@ -274,14 +413,21 @@ class OllamaProvider(Provider):
             raise self._transport_error(exc, target) from exc
 
     def _get(self, endpoint: Endpoint | None, path: str) -> dict[str, Any]:
+        """GET a JSON object (path below the endpoint, or a full URL); anything else is a provider failure."""
         target = endpoint or self.pool.endpoints[0]
+        url = path if path.startswith(("http://", "https://")) else target.url + path
         try:
-            response = self._sync_client().get(target.url + path, timeout=self._timeout(10.0))
+            response = self._sync_client().get(url, timeout=self._timeout(10.0))
         except Exception as exc:
             raise self._transport_error(exc, target) from exc
         if response.status_code != 200:
             raise self._status_error(response, target)
-        data = response.json()
+        try:
+            data = response.json()
+        except ValueError:
+            raise self.error(
+                f"{url} answered something that is not JSON", ErrorKind.SERVER, target, status=200
+            ) from None
         return data if isinstance(data, dict) else {}
 
 
@@ -312,3 +458,100 @@ class _StreamAccumulator:
         if self.final is None:
             raise self.provider.error("stream ended before done", ErrorKind.STREAM, self.endpoint)
         return self.provider._response(self.final, "".join(self.parts), self.calls)
+
+
+def _openai_url(base: str) -> str:
+    """The chat endpoint of an OpenAI-compatible server whose root (or /v1) is `base`."""
+    return (base if base.endswith("/v1") else base + "/v1") + "/chat/completions"
+
+
+def _openai_body(model: str, request: ChatRequest, stream: bool) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "model": model,
+        "messages": request.messages,
+        "temperature": request.temperature,
+        "max_tokens": request.max_tokens,
+        "stream": stream,
+    }
+    if stream:
+        body["stream_options"] = {"include_usage": True}
+    if request.tools:
+        body["tools"] = request.tools
+        if request.tool_choice is not None:
+            body["tool_choice"] = request.tool_choice
+    return body
+
+
+def _openai_tool_calls(raw: Any) -> list[ToolCall]:
+    calls = []
+    for index, call in enumerate(raw if isinstance(raw, list) else ()):
+        if not isinstance(call, dict):
+            continue
+        function = call.get("function") or {}
+        arguments = function.get("arguments") or ""
+        calls.append(
+            ToolCall(
+                id=str(call.get("id") or f"call_{index}"),
+                name=str(function.get("name") or ""),
+                arguments=arguments if isinstance(arguments, str) else json.dumps(arguments),
+            )
+        )
+    return calls
+
+
+class _SSEAccumulator:
+    """Collects an OpenAI-style SSE chat stream (`data: {...}` lines, `data: [DONE]`)."""
+
+    def __init__(self, provider: OllamaProvider, endpoint: Endpoint) -> None:
+        self.provider = provider
+        self.endpoint = endpoint
+        self.parts: list[str] = []
+        self.calls: dict[int, dict[str, str]] = {}
+        self.model = provider.model
+        self.finish_reason: str | None = None
+        self.usage: dict[str, Any] = {}
+        self.done = False
+
+    def feed(self, line: str) -> Iterator[str]:
+        if not line.startswith("data:"):
+            return  # blank separators, comments (keep-alives), event names
+        payload = line[5:].strip()
+        if payload == "[DONE]":
+            self.done = True
+            return
+        data = self.provider._parse_line(payload, self.endpoint)
+        if data is None:
+            return
+        self.model = str(data.get("model") or self.model)
+        if isinstance(data.get("usage"), dict):
+            self.usage = data["usage"]
+        for choice in data.get("choices") or ():
+            if not isinstance(choice, dict):
+                continue
+            self.finish_reason = choice.get("finish_reason") or self.finish_reason
+            delta = choice.get("delta") or {}
+            for fragment in delta.get("tool_calls") or ():
+                slot = self.calls.setdefault(int(fragment.get("index", 0)), {"id": "", "name": "", "arguments": ""})
+                function = fragment.get("function") or {}
+                slot["id"] = fragment.get("id") or slot["id"]
+                slot["name"] += function.get("name") or ""
+                slot["arguments"] += function.get("arguments") or ""
+            text = delta.get("content")
+            if text:
+                self.parts.append(str(text))
+                yield str(text)
+
+    def finish(self) -> LLMResponse:
+        if not self.done and self.finish_reason is None:
+            raise self.provider.error("stream ended before a finish_reason", ErrorKind.STREAM, self.endpoint)
+        calls = [
+            ToolCall(c["id"] or f"call_{i}", c["name"], c["arguments"] or "{}") for i, c in sorted(self.calls.items())
+        ]
+        return self.provider._openai_result(
+            model=self.model,
+            content="".join(self.parts),
+            calls=calls,
+            finish=self.finish_reason,
+            usage=self.usage,
+            raw={"model": self.model, "usage": self.usage, "finish_reason": self.finish_reason},
+        )
