@@ -29,7 +29,7 @@ KEYS: tuple[str, ...] = (
     "OLLAMA_API",
     *(key for spec in PROVIDERS for key in spec.env_keys()),
 )
-SECRET_KEYS = frozenset(spec.key_env for spec in PROVIDERS if spec.key_env)
+SECRET_KEYS = frozenset(key for spec in PROVIDERS for key in (spec.key_env, spec.key_list_env) if key)
 ETC_DIR = Path("/etc/cortex")
 
 # A key in a .env file with one of these prefixes but not in KEYS is likely a typo of ours (CORTEX_PROVDER);
@@ -58,6 +58,12 @@ def parse_dotenv(text: str, source: str = "<string>") -> tuple[dict[str, str], l
             if binding.key not in KEYS and binding.key.startswith(_OUR_PREFIXES):
                 warnings.append(f"{source}:{line}: {binding.key} is not a setting cortex_client reads; ignored")
     return values, warnings
+
+
+def split_keys(value: str) -> tuple[str, ...]:
+    """A key or a list of keys (separated by commas, semicolons or whitespace, as the original accepted), in
+    order, without repeats."""
+    return tuple(dict.fromkeys(k for k in re.split(r"[\s,;]+", value) if k))
 
 
 def parse_bool(value: str, key: str) -> bool:
@@ -156,7 +162,7 @@ class Settings:
 
     def secrets(self) -> tuple[str, ...]:
         """The configured secret values, for redaction of text that might echo them."""
-        return tuple(self.api_keys.values())
+        return tuple(key for value in self.api_keys.values() for key in split_keys(value))
 
     @classmethod
     def load(
@@ -240,7 +246,12 @@ class Settings:
             file_warnings=file_warnings,
             local_only=parse_bool(raw.get("CORTEX_LOCAL_ONLY", ""), "CORTEX_LOCAL_ONLY"),
             ollama_base_urls=ollama_urls,
-            api_keys={s.kind: raw[s.key_env] for s in PROVIDERS if s.key_env and s.key_env in raw},
+            # A key list (OPENAI_API_KEYS) wins over the single-key variable, as the original documented.
+            api_keys={
+                s.kind: raw[s.key_list_env] if s.key_list_env in raw else raw[s.key_env]
+                for s in PROVIDERS
+                if s.key_env and (s.key_env in raw or s.key_list_env in raw)
+            },
             models={s.kind: raw[s.model_env] for s in PROVIDERS if s.model_env in raw},
             base_urls={
                 s.kind: normalize_url(raw[s.base_url_env], s.base_url_env)

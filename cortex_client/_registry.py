@@ -31,13 +31,15 @@ class ProviderSpec:
     probe_path: str
     probe_auth: str = "bearer"  # "bearer" (Authorization: Bearer KEY) or "x-api-key" (Anthropic)
     aliases: tuple[str, ...] = ()  # other names CORTEX_PROVIDER and default_provider accept
+    key_list_env: str | None = None  # a variable holding several keys, preferred over key_env when set
+
+    def env_keys(self) -> tuple[str, ...]:
+        keys = (self.key_env, self.key_list_env, self.model_env, self.base_url_env)
+        return tuple(k for k in keys if k)
 
     @property
     def is_local(self) -> bool:
         return self.kind is LLMProvider.OLLAMA
-
-    def env_keys(self) -> tuple[str, ...]:
-        return tuple(k for k in (self.key_env, self.model_env, self.base_url_env) if k)
 
     def build(self, *, model: str, base_urls: tuple[str, ...], api_key: str | None, **common: Any) -> Provider:
         """The adapter instance; `common` holds the router's timeouts and breaker policy, and the local server's
@@ -102,6 +104,7 @@ PROVIDERS: tuple[ProviderSpec, ...] = (
         default_model="gpt-4o-mini",
         adapter="openai_compat:OpenAIProvider",
         probe_path="/models",
+        key_list_env="OPENAI_API_KEYS",
     ),
 )
 SPECS: dict[LLMProvider, ProviderSpec] = {spec.kind: spec for spec in PROVIDERS}

@@ -125,17 +125,26 @@ class _Walk:
                 status=error.status,
                 endpoint=error.endpoint,
             ) from error
+        other_keys = any(e.credential != endpoint.credential for e in step.provider.pool.endpoints)
         if kind is ErrorKind.AUTH:
-            # The key is bad for every endpoint of this provider: disable it and move on.
+            # The key is bad wherever it is used: disable it, and move on to the provider's next key if it has
+            # a key list, else to the next provider.
             for each in step.provider.pool.endpoints:
-                each.breaker.trip(self._breaker.auth_disable, f"HTTP {error.status}: credentials rejected")
-            self._endpoints = iter(())
+                if each.credential == endpoint.credential:
+                    each.breaker.trip(self._breaker.auth_disable, f"HTTP {error.status}: credentials rejected")
+            if not other_keys:
+                self._endpoints = iter(())
+            return
+        if kind is ErrorKind.RATE_LIMIT and other_keys:
+            # The next key has its own limits: use it now rather than wait for this one.
+            endpoint.breaker.trip(error.retry_after or self._breaker.cooldown, "rate limited")
+            logger.warning("cortex_client: %s rate limited; trying the next key", endpoint.label)
             return
         if kind.retryable and step.retries < self._retry.max_retries:
             delay = backoff_delay(step.retries, self._retry, error.retry_after)
             if delay is not None and delay < self._deadline_at - time.monotonic():
                 self._pending = _Step(step.provider, endpoint, delay, 0.0, step.retries + 1)
-                logger.debug("cortex_client: retrying %s in %.2fs after %s", endpoint.url, delay, kind.value)
+                logger.debug("cortex_client: retrying %s in %.2fs after %s", endpoint.label, delay, kind.value)
                 return
         if kind is ErrorKind.RATE_LIMIT and error.retry_after:
             endpoint.breaker.trip(error.retry_after, "rate limited")
@@ -143,7 +152,10 @@ class _Walk:
             endpoint.breaker.record_failure(kind.value, open_now=kind is ErrorKind.CONNECT)
         # Every cross-endpoint or cross-provider move is logged: a fallback must never be silent.
         logger.warning(
-            "cortex_client: %s @ %s failed (%s); trying the next target", step.provider.kind.value, endpoint.url, error
+            "cortex_client: %s @ %s failed (%s); trying the next target",
+            step.provider.kind.value,
+            endpoint.label,
+            error,
         )
 
     def abandoned(self, step: _Step) -> None:
@@ -161,7 +173,7 @@ class _Walk:
         self.attempts.append(
             Attempt(
                 provider=provider.kind,
-                endpoint=endpoint.url,
+                endpoint=endpoint.label,
                 outcome=outcome,
                 status=error.status if error else None,
                 error=str(error) if error else None,

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from . import __version__
-from ._config import SECRET_KEYS, Settings
+from ._config import SECRET_KEYS, Settings, split_keys
 from ._errors import CortexLLMError
 from ._registry import CLOUD, ProviderSpec
 from ._router import LLMRouter
@@ -150,8 +150,10 @@ def _doctor_providers(router: LLMRouter, settings: Settings, report: _Report) ->
         elif not api_key:
             report.row("-", spec.kind.value, "not configured (no API key)")
         else:
-            status, text = _probe_cloud(spec, settings.base_urls.get(spec.kind, spec.default_base_url), api_key)
-            report.row(status, spec.kind.value, text)
+            keys = split_keys(api_key)
+            for index, key in enumerate(keys, 1):
+                status, text = _probe_cloud(spec, settings.base_urls.get(spec.kind, spec.default_base_url), key)
+                report.row(status, spec.kind.value, text + (f" (key {index}/{len(keys)})" if len(keys) > 1 else ""))
 
 
 # --- ask -----------------------------------------------------------------------------------------------------

@@ -26,14 +26,14 @@ class OpenAIProvider(SDKProvider):
     def _create(self, client: Any) -> Callable[..., Any]:
         return client.chat.completions.create  # type: ignore[no-any-return]
 
-    def _make_client(self, asynchronous: bool) -> Any:
+    def _sdk_client(self, asynchronous: bool, api_key: str, base_url: str) -> Any:
         import openai  # noqa: PLC0415 - a 1-3 s import; only when this provider is used
 
         cls = openai.AsyncOpenAI if asynchronous else openai.OpenAI
         timeout = openai.Timeout(self.timeouts.cloud_read, connect=self.timeouts.cloud_connect)
         return cls(
-            api_key=self._api_key,
-            base_url=self.pool.endpoints[0].url,
+            api_key=api_key,
+            base_url=base_url,
             max_retries=0,
             timeout=timeout,
             _enforce_credentials=False,

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from cortex_client import LLMProvider, LLMRouter, Settings
-from tests.support.fakes import closed_port_url
+from tests.support.net import closed_port_url
 
 from .conftest import LlamaServer
 
@@ -102,3 +102,24 @@ def test_refused_ollama_falls_back_to_the_real_llm(router: LLMRouter) -> None:
         (LLMProvider.OLLAMA, "connect"),
         (LLMProvider.OPENAI, "ok"),
     ]
+
+
+def test_the_ollama_provider_reaches_the_real_llm_behind_ollama_base_url(
+    llama_server: LlamaServer, tmp_path: Path
+) -> None:
+    """OLLAMA_BASE_URL at llama.cpp's server (its root, as people set it): the Ollama provider finds out it is not
+    an Ollama and talks /v1 to it, free of charge, through both complete and stream."""
+    isolated = Settings.load(environ={}, cwd=tmp_path, home=tmp_path, etc_dir=tmp_path)
+    root = llama_server.base_url.removesuffix("/v1")
+    with LLMRouter(
+        ollama_base_url=root, ollama_model=llama_server.model, default_provider=LLMProvider.OLLAMA, settings=isolated
+    ) as router:
+        r = router.complete(MESSAGES, max_tokens=8, temperature=0.0)
+        assert r.provider is LLMProvider.OLLAMA and r.content.strip()
+        assert r.model == llama_server.model and r.input_tokens > 0 and 0 < r.output_tokens <= 8
+        assert r.cost_usd == 0.0
+        assert [a.outcome for a in r.attempts] == ["ok"]
+        chunks = list(router.stream(MESSAGES, max_tokens=8, temperature=0.0))
+        final = chunks[-1].response
+        assert final is not None and final.provider is LLMProvider.OLLAMA
+        assert final.content == "".join(c.text for c in chunks[:-1]) and final.content.strip()
