@@ -44,6 +44,7 @@ class RoutingDecision:
     task_type: TaskType
     reasoning: str
     confidence: float
+    chain: tuple[LLMProvider, ...] = ()  # the whole order: provider first, then the fallbacks
 
 
 @dataclass
@@ -68,6 +69,7 @@ class _Walk:
         self._deadline_at = time.monotonic() + deadline
         self._pending: _Step | None = None  # a retry of the target that just failed
         self.attempts: list[Attempt] = []
+        self.last_error: ProviderError | None = None
         self.upstream_calls = 0
         self.deadline_hit = False
 
@@ -111,6 +113,7 @@ class _Walk:
 
     def failed(self, step: _Step, error: ProviderError, *, output_started: bool = False) -> None:
         """Record a failed call; decide retry, fallback (return) or fail fast (raise)."""
+        self.last_error = error
         kind, endpoint = error.kind, step.endpoint
         self._log(step.provider, endpoint, kind.value, error, time.monotonic() - step.started)
         if kind is ErrorKind.BAD_REQUEST:
@@ -183,7 +186,10 @@ class _Walk:
 
     def exhausted(self) -> AllProvidersFailed:
         why = "request deadline exceeded" if self.deadline_hit else "all providers failed"
-        return AllProvidersFailed(f"{why} after {self.upstream_calls} upstream call(s)", self.attempts)
+        error = AllProvidersFailed(f"{why} after {self.upstream_calls} upstream call(s)", self.attempts)
+        # The last provider's own error is the cause (as `raise ... from` would make it).
+        error.__cause__, error.__suppress_context__ = self.last_error, True
+        return error
 
 
 class LLMRouter:
@@ -314,24 +320,33 @@ class LLMRouter:
         )
 
     # --- routing ---------------------------------------------------------------------------------------
-    def route_task(self, task_type: TaskType, force_provider: LLMProvider | None = None) -> RoutingDecision:
+    def route_task(self, task_type: TaskType, force_provider: LLMProvider | str | None = None) -> RoutingDecision:
+        """Where a request of this type goes first, and why; `chain` is the whole fallback order. The reasoning
+        and confidence read as the original router's where the situation is the same."""
         chain = self._chain(task_type, force_provider)
+        first = chain[0].kind
+        route = f"{task_type.value} → {first.value}"
         if force_provider:
-            reason = "forced"
+            reasoning, confidence = "Forced by caller", 1.0
         elif self.local_only:
-            reason = "local-only mode"
+            reasoning, confidence = f"{route} (local-only mode)", 1.0
         elif self.default_provider:
-            reason = "default provider"
+            reasoning, confidence = f"{route} (default provider)", 1.0
         elif self._is_local_first(task_type):
-            reason = "routing table (local-first: Ollama is configured)"
+            reasoning, confidence = f"{route} (local-first: Ollama is configured)", 0.95
+        elif first is self.routing.get(task_type):
+            reasoning, confidence = f"{route} (optimal for this task)", 0.95
         else:
-            reason = "routing table"
-        return RoutingDecision(chain[0].kind, task_type, f"{reason}; chain: {[p.kind.value for p in chain]}", 1.0)
+            preferred = self.routing.get(task_type, LLMProvider.CLAUDE).value
+            reasoning, confidence = f"{route} ({preferred} not configured: fallback)", 0.95
+        return RoutingDecision(first, task_type, reasoning, confidence, tuple(p.kind for p in chain))
 
     def _is_local_first(self, task_type: TaskType) -> bool:
         return self.ollama_configured and task_type in self.local_first
 
-    def _chain(self, task_type: TaskType, force_provider: LLMProvider | None) -> tuple[Provider, ...]:
+    def _chain(self, task_type: TaskType, force_provider: LLMProvider | str | None) -> tuple[Provider, ...]:
+        if isinstance(force_provider, str) and not isinstance(force_provider, LLMProvider):
+            force_provider = parse_provider(force_provider, "force_provider")  # "ollama", "kimi", ...
         key = (task_type, force_provider)
         chain = self._chains.get(key)
         if chain is None:
@@ -363,7 +378,7 @@ class LLMRouter:
         self,
         messages: list[Message],
         task_type: TaskType,
-        force_provider: LLMProvider | None,
+        force_provider: LLMProvider | str | None,
         *,
         temperature: float,
         max_tokens: int,
@@ -382,7 +397,7 @@ class LLMRouter:
         self,
         messages: list[Message],
         task_type: TaskType = TaskType.USER_CHAT,
-        force_provider: LLMProvider | None = None,
+        force_provider: LLMProvider | str | None = None,
         temperature: float = 0.7,
         max_tokens: int = 4096,
         tools: list[Tool] | None = None,
@@ -419,7 +434,7 @@ class LLMRouter:
         self,
         messages: list[Message],
         task_type: TaskType = TaskType.USER_CHAT,
-        force_provider: LLMProvider | None = None,
+        force_provider: LLMProvider | str | None = None,
         temperature: float = 0.7,
         max_tokens: int = 4096,
         tools: list[Tool] | None = None,
@@ -458,7 +473,7 @@ class LLMRouter:
         self,
         messages: list[Message],
         task_type: TaskType = TaskType.USER_CHAT,
-        force_provider: LLMProvider | None = None,
+        force_provider: LLMProvider | str | None = None,
         temperature: float = 0.7,
         max_tokens: int = 4096,
         tools: list[Tool] | None = None,
@@ -506,7 +521,7 @@ class LLMRouter:
         self,
         messages: list[Message],
         task_type: TaskType = TaskType.USER_CHAT,
-        force_provider: LLMProvider | None = None,
+        force_provider: LLMProvider | str | None = None,
         temperature: float = 0.7,
         max_tokens: int = 4096,
         tools: list[Tool] | None = None,

@@ -20,6 +20,16 @@ ToolChoice = str | dict[str, Any] | None
 T = TypeVar("T")
 
 
+async def _close_at_loop_end(client: Any) -> AsyncIterator[None]:
+    """An async generator whose `finally` closes `client`: asyncio.run() finalizes every async generator of its
+    loop before closing it (shutdown_asyncgens), so a client the caller never closed is closed in time, while
+    its loop still runs, instead of leaking sockets or failing later with "Event loop is closed"."""
+    try:
+        yield
+    finally:
+        await (client.aclose() if hasattr(client, "aclose") else client.close())
+
+
 class PerLoop(Generic[T]):
     """One async client per event loop: pooled connections belong to the loop that opened them, so a
     second `asyncio.run(...)` must not reuse the first one's client."""
@@ -29,6 +39,7 @@ class PerLoop(Generic[T]):
         self._lock = threading.Lock()
         self._loop: weakref.ref[Any] | None = None
         self._value: T | None = None
+        self._closer: Any = None  # keeps the loop-end closer alive (the loop only holds it weakly)
 
     def get(self) -> T:
         import asyncio  # noqa: PLC0415 - only reached from async code, where it is loaded
@@ -36,14 +47,16 @@ class PerLoop(Generic[T]):
         loop = asyncio.get_running_loop()
         with self._lock:
             if self._value is None or self._loop is None or self._loop() is not loop:
-                self._value = self._factory()  # a client of a finished loop is abandoned with it
+                self._value = self._factory()  # the previous loop closed its client when it ended
                 self._loop = weakref.ref(loop)
+                self._closer = _close_at_loop_end(self._value)
+                asyncio.ensure_future(self._closer.__anext__())  # first iteration registers it with the loop
             return self._value
 
     def take(self) -> T | None:
         """Hand over the current client (for closing) and forget it."""
         with self._lock:
-            value, self._value, self._loop = self._value, None, None
+            value, self._value, self._loop, self._closer = self._value, None, None, None
             return value
 
 

@@ -157,7 +157,7 @@ def test_a_cortex_provider_of_another_program_warns_and_uses_the_routing_table(i
     with caplog.at_level(logging.WARNING, logger="cortex_client"):
         router = make_router(settings=settings, claude_api_key="sk-ant-x")
     assert router.default_provider is None
-    assert router.route_task(TaskType.CODE_GENERATION).reasoning.startswith("routing table")
+    assert router.route_task(TaskType.CODE_GENERATION).reasoning.endswith("(kimi_k2 not configured: fallback)")
     assert any("CORTEX_PROVIDER" in w and "routing table decides" in w for w in router.warnings)
     assert "fake" not in caplog.text  # warnings never print a value
     assert "CORTEX_PROVIDER" in caplog.text
@@ -177,3 +177,51 @@ def test_local_only_with_a_cloud_default_builds_and_routes_to_ollama(make_router
     assert router.complete(MESSAGES).provider is LLMProvider.OLLAMA
     with pytest.raises(LocalOnlyViolation):
         router.complete(MESSAGES, force_provider=LLMProvider.CLAUDE)
+
+
+def test_all_providers_failed_is_caused_by_the_last_error(make_router, ollama):
+    from cortex_client import AllProvidersFailed, ProviderError
+
+    ollama.default = Reply.fail(503)
+    router = make_router(ollama_base_url=ollama.url, default_provider="ollama", enable_fallback=False)
+    with pytest.raises(AllProvidersFailed) as caught:
+        router.complete(MESSAGES)
+    cause = caught.value.__cause__
+    assert isinstance(cause, ProviderError) and cause.status == 503 and cause.provider is LLMProvider.OLLAMA
+
+
+def test_force_provider_by_name(make_router, ollama):
+    router = make_router(ollama_base_url=ollama.url)
+    assert router.complete(MESSAGES, force_provider="ollama").provider is LLMProvider.OLLAMA
+    with pytest.raises(ConfigError, match="force_provider must be one of"):
+        router.complete(MESSAGES, force_provider="gemini")
+
+
+def test_asyncio_run_without_aclose_leaves_no_noise(tmp_path, ollama, openai_fake):
+    """Each asyncio.run() ends its loop; the router's async clients of that loop are closed before it, so
+    nothing warns about unclosed transports or a closed event loop, even with every warning shown."""
+    import subprocess
+    import sys
+
+    from tests.support.archives import REPO
+
+    script = f"""
+import asyncio
+from cortex_client import LLMRouter, Settings
+settings = Settings.load(environ={{}}, cwd={str(tmp_path)!r}, home={str(tmp_path)!r}, etc_dir={str(tmp_path)!r})
+router = LLMRouter(settings=settings, ollama_base_url={ollama.url!r}, openai_api_key="sk-x",
+                   openai_base_url={openai_fake.url + "/v1"!r})
+for provider in ("ollama", "openai", "ollama"):
+    print(asyncio.run(router.acomplete([{{"role": "user", "content": "hi"}}], force_provider=provider)).content)
+"""
+    proc = subprocess.run(
+        [sys.executable, "-W", "default", "-X", "dev", "-c", script],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=60,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines() == ["Hello from the fake"] * 3
+    assert "unclosed" not in proc.stderr and "Event loop is closed" not in proc.stderr, proc.stderr

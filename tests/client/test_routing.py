@@ -35,10 +35,11 @@ def test_user_chat_goes_to_the_local_model_and_system_operations_to_the_cloud(gu
     assert chat.provider is LLMProvider.OLLAMA and chat.cost_usd == 0.0
     assert anthropic_fake.calls() == 0
     decision = router.route_task(TaskType.USER_CHAT)
-    assert decision.reasoning.startswith("routing table (local-first")
-    assert [p.kind for p in router._chain(TaskType.USER_CHAT, None)][:2] == [LLMProvider.OLLAMA, LLMProvider.CLAUDE]
+    assert decision.reasoning == "user_chat → ollama (local-first: Ollama is configured)"
+    assert decision.chain[:2] == (LLMProvider.OLLAMA, LLMProvider.CLAUDE)
     operation = router.route_task(TaskType.SYSTEM_OPERATION)
-    assert operation.provider is LLMProvider.KIMI_K2 and operation.reasoning.startswith("routing table;")
+    assert operation.provider is LLMProvider.KIMI_K2
+    assert (operation.reasoning, operation.confidence) == ("system_operation → kimi_k2 (optimal for this task)", 0.95)
     router.close()
 
 
@@ -82,3 +83,21 @@ def test_the_default_provider_wins_over_the_table(guide_router):
     router = guide_router(default_provider="claude")
     assert router.route_task(TaskType.USER_CHAT).provider is LLMProvider.CLAUDE
     router.close()
+
+
+def test_route_task_reads_as_the_originals(guide_router, isolated, anthropic_fake):
+    router = guide_router(local_first=ORIGINAL_LOCAL_FIRST)
+    table = router.route_task(TaskType.USER_CHAT)
+    assert (table.provider, table.reasoning, table.confidence) == (
+        LLMProvider.CLAUDE,
+        "user_chat → claude (optimal for this task)",
+        0.95,
+    )
+    forced = router.route_task(TaskType.USER_CHAT, force_provider="kimi")
+    assert (forced.provider, forced.reasoning, forced.confidence) == (LLMProvider.KIMI_K2, "Forced by caller", 1.0)
+    claude_only = LLMRouter(settings=isolated, claude_api_key="sk-ant-x", claude_base_url=anthropic_fake.url)
+    fallback = claude_only.route_task(TaskType.CODE_GENERATION)  # Kimi wanted, not configured
+    assert fallback.provider is LLMProvider.CLAUDE
+    assert fallback.reasoning == "code_generation → claude (kimi_k2 not configured: fallback)"
+    router.close()
+    claude_only.close()
