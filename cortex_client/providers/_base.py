@@ -40,6 +40,7 @@ class PerLoop(Generic[T]):
         self._loop: weakref.ref[Any] | None = None
         self._value: T | None = None
         self._closer: Any = None  # keeps the loop-end closer alive (the loop only holds it weakly)
+        self._closer_start: Any = None
 
     def get(self) -> T:
         import asyncio  # noqa: PLC0415 - only reached from async code, where it is loaded
@@ -50,7 +51,8 @@ class PerLoop(Generic[T]):
                 self._value = self._factory()  # the previous loop closed its client when it ended
                 self._loop = weakref.ref(loop)
                 self._closer = _close_at_loop_end(self._value)
-                asyncio.ensure_future(self._closer.__anext__())  # first iteration registers it with the loop
+                # Its first iteration registers it with the loop; the task is kept so it is not collected early.
+                self._closer_start = asyncio.ensure_future(self._closer.__anext__())
             return self._value
 
     def take(self) -> T | None:
