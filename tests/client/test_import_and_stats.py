@@ -9,7 +9,7 @@ import textwrap
 
 import pytest
 
-from cortex_client import PRICES, ConfigError, LLMProvider
+from cortex_client import DEFAULT_MODELS, PRICES, ConfigError, LLMProvider
 from tests.support.fakes import Reply, closed_port_url
 
 MESSAGES = [{"role": "user", "content": "hi"}]
@@ -73,11 +73,13 @@ def test_costs_per_call_and_per_provider(make_router, anthropic_fake, openai_fak
         ollama_base_url=ollama.url,
     )
     claude = router.complete(MESSAGES, force_provider=LLMProvider.CLAUDE)
-    inp, out = PRICES["claude-sonnet-4-6"]
+    inp, out = PRICES[DEFAULT_MODELS[LLMProvider.CLAUDE]]  # the price table's own entry, not a copy
     assert (claude.input_tokens, claude.output_tokens) == (20, 10)  # what the fake reports
     assert claude.cost_usd == pytest.approx((20 * inp + 10 * out) / 1e6)
     openai = router.complete(MESSAGES, force_provider=LLMProvider.OPENAI)
-    assert openai.cost_usd == pytest.approx((11 * 0.15 + 5 * 0.6) / 1e6)
+    inp, out = PRICES[openai.model]
+    assert (openai.input_tokens, openai.output_tokens) == (11, 5)
+    assert openai.cost_usd == pytest.approx((11 * inp + 5 * out) / 1e6)
     local = router.complete(MESSAGES, force_provider=LLMProvider.OLLAMA)
     assert local.cost_usd == 0.0
     stats = router.get_stats()
