@@ -32,6 +32,14 @@ def _conversation(system: str | None, user: str) -> list[Message]:
     return messages
 
 
+async def _ask_each(
+    router: LLMRouter, system: str, prompts: list[str], task_type: TaskType, max_concurrent: int
+) -> list[LLMResponse]:
+    """One request per prompt, same system prompt and task type, through complete_batch (order kept)."""
+    requests = [{"messages": _conversation(system, prompt), "task_type": task_type} for prompt in prompts]
+    return await router.complete_batch(requests, max_concurrent=max_concurrent)
+
+
 def complete_task(
     prompt: str, task_type: TaskType = TaskType.USER_CHAT, system_prompt: str | None = None, **kwargs: Any
 ) -> str:
@@ -46,14 +54,9 @@ async def query_multiple_packages(
     system = system_prompt or (
         "You are an expert on Linux packages. Give the installation requirements and dependencies of packages."
     )
-    requests = [
-        {
-            "messages": _conversation(system, f"What are the installation requirements for {name}?"),
-            "task_type": TaskType.DEPENDENCY_RESOLUTION,
-        }
-        for name in package_names
-    ]
-    return dict(zip(package_names, await router.complete_batch(requests, max_concurrent=max_concurrent), strict=True))
+    prompts = [f"What are the installation requirements for {name}?" for name in package_names]
+    answers = await _ask_each(router, system, prompts, TaskType.DEPENDENCY_RESOLUTION, max_concurrent)
+    return dict(zip(package_names, answers, strict=True))
 
 
 async def diagnose_errors_parallel(
@@ -63,14 +66,8 @@ async def diagnose_errors_parallel(
     system = "You are an expert at debugging Linux systems. Analyse error messages and give solutions."
     if context:
         system += f"\n\nSystem context: {context}"
-    requests = [
-        {
-            "messages": _conversation(system, f"Diagnose and fix this error: {error}"),
-            "task_type": TaskType.ERROR_DEBUGGING,
-        }
-        for error in error_messages
-    ]
-    return await router.complete_batch(requests, max_concurrent=max_concurrent)
+    prompts = [f"Diagnose and fix this error: {error}" for error in error_messages]
+    return await _ask_each(router, system, prompts, TaskType.ERROR_DEBUGGING, max_concurrent)
 
 
 async def check_hardware_configs_parallel(
@@ -83,12 +80,6 @@ async def check_hardware_configs_parallel(
     system = "You are an expert on hardware configuration. Recommend the best configuration for each component."
     if hardware_info:
         system += f"\n\nHardware information: {json.dumps(hardware_info, indent=2)}"
-    requests = [
-        {
-            "messages": _conversation(system, f"Check the configuration requirements for {component}"),
-            "task_type": TaskType.CONFIGURATION,
-        }
-        for component in hardware_components
-    ]
-    responses = await router.complete_batch(requests, max_concurrent=max_concurrent)
-    return dict(zip(hardware_components, responses, strict=True))
+    prompts = [f"Check the configuration requirements for {component}" for component in hardware_components]
+    answers = await _ask_each(router, system, prompts, TaskType.CONFIGURATION, max_concurrent)
+    return dict(zip(hardware_components, answers, strict=True))
