@@ -136,9 +136,13 @@ def test_pool_spreads_concurrent_requests_over_idle_endpoints(make_router, ollam
             fake.default = Reply(delay=0.4)
         router = make_router(ollama_base_url=f"{ollama.url},{other.url}", default_provider="ollama")
         threads = [threading.Thread(target=router.complete, args=(MESSAGES,)) for _ in range(4)]
-        for thread in threads:
+        for started, thread in enumerate(threads, 1):
             thread.start()
-            time.sleep(0.05)  # let each request register as in flight before the next picks
+            # Each request is in flight at a server before the next one picks an endpoint (a condition, not a
+            # guessed pause).
+            deadline = time.monotonic() + 5
+            while ollama.in_flight + other.in_flight < started and time.monotonic() < deadline:
+                time.sleep(0.001)
         for thread in threads:
             thread.join()
         assert (ollama.calls("/api/chat"), other.calls("/api/chat")) == (2, 2)
