@@ -100,12 +100,13 @@ def _doctor_ollama(router: LLMRouter, report: _Report, required: bool) -> None:
     wanted = _model_key(ollama.model)
     for endpoint in ollama.pool.endpoints:
         try:
-            version = ollama.version(endpoint)
+            native = ollama.dialect(endpoint) == "native"
+            server = f"version {ollama.version(endpoint) or 'unknown'}" if native else "an OpenAI-compatible server"
             names = {_model_key(str(m.get("name", ""))) for m in ollama.list_models(endpoint)}
         except CortexLLMError as exc:
             report.row(failed, "ollama", f"{endpoint.url} unreachable: {exc}")
             continue
-        report.row("ok", "ollama", f"{endpoint.url} version {version or 'unknown'}, {len(names)} model(s)")
+        report.row("ok", "ollama", f"{endpoint.url} {server}, {len(names)} model(s)")
         if wanted in names:
             report.row("ok", "ollama", f"model {wanted} present")
         else:

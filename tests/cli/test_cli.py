@@ -14,6 +14,7 @@ import pytest
 
 from tests.support.double import InProcessDouble as OllamaDouble
 from tests.support.fakes import ConnectionRecorder, FakeAnthropic, FakeOpenAI, Reply, closed_port_url
+from tests.support.instances import http_mirror
 from tests.support.keys import SECRETS
 
 from .conftest import CLI, DOUBLE_MODEL, Home
@@ -386,3 +387,26 @@ def test_usage_errors_exit_2(user: Home, args: list[str]) -> None:
     proc = user.run(*args)
     assert proc.returncode == 2
     assert "usage: cortex-llm" in proc.stderr
+
+
+def test_doctor_reports_a_server_that_is_not_ollama(user: Home) -> None:
+    """Something else answers at OLLAMA_BASE_URL: an OpenAI-compatible server is named as such, with its models;
+    a server that speaks neither API is a clear failure, never a crash."""
+    server = FakeOpenAI()
+    try:
+        env = {"OLLAMA_BASE_URL": server.url, "OLLAMA_MODEL": server.model, "CORTEX_PROVIDER": "ollama"}
+        proc = user.run("doctor", env=env)
+    finally:
+        server.close()
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert f"ok    ollama   {server.url} an OpenAI-compatible server, 1 model(s)" in proc.stdout
+    assert f"model {server.model}:latest present" in proc.stdout
+    assert "Traceback" not in proc.stderr
+
+
+def test_doctor_fails_clearly_on_a_server_that_speaks_neither_api(user: Home, tmp_path: Path) -> None:
+    with http_mirror(tmp_path) as server:  # a plain web server: 404 for every API path
+        proc = user.run("doctor", env={"OLLAMA_BASE_URL": server.url, "CORTEX_PROVIDER": "ollama"})
+    assert proc.returncode == 1
+    assert f"FAIL  ollama   {server.url} unreachable: ollama: HTTP 404" in proc.stdout
+    assert "Traceback" not in proc.stderr
