@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# The whole test suite on a fresh Debian/Ubuntu machine (root): host setup, venv, lint, Python tests (client,
-# CLI, test double), the Molecule scenarios in real systemd containers, end-to-end tests against a real local
-# LLM (llama.cpp + Gemma 3 270M, built in the background meanwhile), then the client benchmarks.
+# The whole test suite on a fresh Debian/Ubuntu machine (root): host setup, venv, lint, the wheel check, Python
+# tests (client, CLI, test double; in random order, then file by file), the Molecule scenarios (found under
+# molecule/, two at a time, in systemd containers reached over SSH), end-to-end tests against a real local LLM
+# (llama.cpp + Gemma 3 270M, built in the background meanwhile), then the client benchmarks.
 # Every stage runs even when an earlier one failed; the summary lists each with its time, and the exit code is
 # non-zero if any failed. Slow artifacts are cached: podman images (podman storage), the llama.cpp wheel and the
 # Gemma GGUF (${XDG_CACHE_HOME:-~/.cache}/cortex-ci).
@@ -112,9 +113,9 @@ export PATH="$PWD/.venv/bin:$PATH"
 
 # Two slow builds run in the background, their output shown when waited for:
 # - the systemd images (debootstrap), needed first, by Molecule;
-# - the llama.cpp wheel (about 14 CPU-minutes), one compile job at the lowest priority: the Molecule scenarios
-#   mostly wait on `podman exec` and leave about one core idle. More jobs slow them down: the containers run in
-#   their own cgroups, where nice does not reach (docs/benchmarks.md, whole test suite).
+# - the llama.cpp wheel (about 14 CPU-minutes), one compile job at the lowest priority, beside everything else.
+#   More jobs slow the scenarios down: the containers run in their own cgroups, where nice does not reach
+#   (docs/benchmarks.md, whole test suite).
 mkdir -p .cache
 declare -A background_pids
 background() { # background NAME COMMAND...: start it, its output in .cache/NAME.log
