@@ -194,6 +194,20 @@ def test_override_conf_wins_and_survives_a_rerun() -> None:
     assert "OLLAMA_KEEP_ALIVE=5m" in host.unit("Environment").split()
 
 
+def test_drifted_ownership_and_modes_are_repaired() -> None:
+    """The re-run skips the directory and group modules when the host probe shows them as wanted; when they have
+    drifted, the probe sees it and the modules run again."""
+    host = Instance(instance_names()[1])
+    host.sh(f"chmod 0700 {MODELS} && chown root:root {HOME}")
+    run = apply_role(host.name, ollama_version=VERSION)
+    assert run.rc == 0, run
+    assert run.stats["changed"] == 1, run  # the one directory task, both items
+    assert stat(host, HOME) == "ollama ollama 750"
+    assert stat(host, MODELS) == "ollama ollama 750"
+    again = apply_role(host.name, ollama_version=VERSION)
+    assert again.stats["changed"] == 0, again
+
+
 def test_absent_uninstalls_keeping_models_unless_asked_then_present_restores() -> None:
     host = Instance(instance_names()[-1])
     gone = f"{PREFIX}/bin/ollama {PREFIX}/lib/ollama /etc/systemd/system/ollama.service"
