@@ -106,15 +106,14 @@ pytest_random() {
   .venv/bin/pytest -q -p no:cacheprovider --random-order-seed="$seed" --ignore=tests/e2e
 }
 
-# Host and venv problems make every later stage meaningless: stop there.
+# Host problems make every later stage meaningless: stop there.
 stage "host (podman, packages)" tests/harness/prepare_host.sh || exit 1
-stage "venv (.venv, group dev)" setup_venv || exit 1
-export PATH="$PWD/.venv/bin:$PATH"
 
-# Two slow builds run in the background, their output shown when waited for:
+# Two slow builds run in the background from here, their output shown when waited for:
 # - the systemd images (debootstrap), needed first, by Molecule;
-# - the llama.cpp wheel (about 14 CPU-minutes), one compile job at the lowest priority, beside everything else.
-#   More jobs slow the scenarios down: the containers run in their own cgroups, where nice does not reach
+# - the llama.cpp wheel (about 14 CPU-minutes, the longest path of a cold run): two compile jobs at the lowest
+#   priority, started before the venv so that most of it is done before the scenarios start. Compiling beside
+#   the scenarios slows them: the containers run in their own cgroups, where nice does not reach
 #   (docs/benchmarks.md, whole test suite).
 mkdir -p .cache
 declare -A background_pids
@@ -132,7 +131,11 @@ await() { # await NAME: wait for a background job, show its output, return its s
   return "$rc"
 }
 background images tests/harness/build_images.sh
-background llama env CMAKE_BUILD_PARALLEL_LEVEL=1 nice -n 19 tests/harness/install_llama_cpp.sh
+background llama_wheel env CMAKE_BUILD_PARALLEL_LEVEL=2 nice -n 19 tests/harness/install_llama_cpp.sh --wheel-only
+llama() { await llama_wheel && tests/harness/install_llama_cpp.sh; }
+
+stage "venv (.venv, group dev)" setup_venv || exit 1
+export PATH="$PWD/.venv/bin:$PATH"
 
 stage "test-double releases" .venv/bin/python -m tests.harness.build_double_releases \
   --out .cache/double-releases --registry .cache/double-registry
@@ -142,7 +145,7 @@ stage "pytest (random order)" pytest_random
 stage "pytest (each file alone)" pytest_isolated
 stage "systemd base images" await images
 stage "molecule (side by side)" molecule_scenarios
-stage "llama.cpp + Gemma GGUF" await llama
+stage "llama.cpp + Gemma GGUF" llama
 stage "pytest e2e (real LLM)" .venv/bin/pytest -q tests/e2e
 # Last, on a quiet machine: the benchmark compares timings.
 stage "client benchmarks" client_bench

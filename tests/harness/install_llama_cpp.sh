@@ -2,7 +2,11 @@
 # Install the real local LLM for the e2e tests (DESIGN.md §4): llama-cpp-python's OpenAI-compatible server
 # into .venv and the Gemma 3 270M GGUF into the cache. Idempotent: the wheel (about 14 CPU-minutes to build,
 # 7+ min on 2 cores) and the GGUF are built once and cached. CORTEX_VENV points at another venv (default: .venv).
+# --wheel-only: only build (or find) the cached wheel, with this machine's python3 when the venv does not exist
+# yet (the test runner starts the compile before it builds the venv; both are the same interpreter).
 set -euo pipefail
+wheel_only=false
+[[ "${1:-}" == --wheel-only ]] && wheel_only=true
 
 LLAMA_CPP_VERSION=0.3.36
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -18,9 +22,15 @@ if ((${#found[@]} == 0)); then
   echo "install_llama_cpp: building llama-cpp-python $LLAMA_CPP_VERSION (a few minutes)"
   # The native build segfaults on first generation on CPUs that report AMX: build portable code.
   # --no-cache-dir: pip's wheel cache ignores CMAKE_ARGS and could hand back a native build.
+  python=python3
+  [[ -x "$venv/bin/python" ]] && python="$venv/bin/python"
   CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF" \
-    "$venv/bin/pip" wheel --no-cache-dir --no-deps -w "$wheels" "llama-cpp-python==$LLAMA_CPP_VERSION"
+    "$python" -m pip wheel --no-cache-dir --no-deps -w "$wheels" "llama-cpp-python==$LLAMA_CPP_VERSION"
   found=("$wheels"/llama_cpp_python-"$LLAMA_CPP_VERSION"-*.whl)
+fi
+if $wheel_only; then
+  echo "install_llama_cpp: wheel ready (${found[0]##*/})"
+  exit 0
 fi
 
 if ! "$venv/bin/python" -c "import llama_cpp.server.app, sys; sys.exit(llama_cpp.__version__ != '$LLAMA_CPP_VERSION')" 2>/dev/null; then
