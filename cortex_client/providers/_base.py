@@ -7,7 +7,7 @@ import functools
 import importlib
 import threading
 import weakref
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Hashable, Iterator
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
@@ -85,9 +85,9 @@ class Provider(abc.ABC):
         self.pool = EndpointPool(base_urls, breaker)
         self.timeouts = timeouts
         self._secrets: tuple[str, ...] = ()
-        self._client: Any = None
+        self._clients: dict[Hashable, Any] = {}
+        self._aclients: dict[Hashable, PerLoop[Any]] = {}
         self._client_lock = threading.Lock()
-        self._aclients: PerLoop[Any] = PerLoop(lambda: self._make_client(asynchronous=True))
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(model={self.model!r}, endpoints={list(self.pool.endpoints)!r})"
@@ -104,32 +104,49 @@ class Provider(abc.ABC):
     @abc.abstractmethod
     def astream(self, request: ChatRequest, endpoint: Endpoint, budget: float) -> AsyncIterator[StreamItem]: ...
 
-    # --- clients: built on first use, so a provider's import cost is paid only when it is called ---------
+    # --- clients: built on first use, so a provider's import cost is paid only when it is called. One client
+    # per `_client_key`: a single one by default (it takes full URLs); the SDK adapters, whose clients are bound
+    # to a base URL and a key, have one per (URL, key). -----------------------------------------------------
     @abc.abstractmethod
-    def _make_client(self, asynchronous: bool) -> Any: ...
+    def _make_client(self, asynchronous: bool, endpoint: Endpoint) -> Any: ...
 
-    def _sync_client(self) -> Any:
-        if self._client is None:
-            with self._client_lock:
-                if self._client is None:
-                    self._client = self._make_client(asynchronous=False)
-        return self._client
+    def _client_key(self, endpoint: Endpoint) -> Hashable:
+        return None
 
-    def _async_client(self) -> Any:
-        return self._aclients.get()
+    def _sync_client(self, endpoint: Endpoint | None = None) -> Any:
+        target = endpoint or self.pool.endpoints[0]
+        key = self._client_key(target)
+        with self._client_lock:
+            client = self._clients.get(key)
+            if client is None:
+                client = self._clients[key] = self._make_client(False, target)
+            return client
+
+    def _async_client(self, endpoint: Endpoint | None = None) -> Any:
+        target = endpoint or self.pool.endpoints[0]
+        key = self._client_key(target)
+        with self._client_lock:
+            per_loop = self._aclients.get(key)
+            if per_loop is None:
+                per_loop = self._aclients[key] = PerLoop(functools.partial(self._make_client, True, target))
+        return per_loop.get()
 
     def close(self) -> None:
-        """Close the sync client (async ones are closed by `aclose`)."""
-        client, self._client = self._client, None
-        if client is not None:
+        """Close the sync clients (async ones are closed by `aclose`, or when their event loop ends)."""
+        with self._client_lock:
+            clients, self._clients = list(self._clients.values()), {}
+        for client in clients:
             client.close()
 
     async def aclose(self) -> None:
-        """Close the current event loop's async client."""
-        client = self._aclients.take()
-        if client is not None:
-            # httpx names it aclose(); the SDKs' async clients name it close().
-            await (client.aclose() if hasattr(client, "aclose") else client.close())
+        """Close the current event loop's async clients."""
+        with self._client_lock:
+            per_loops = list(self._aclients.values())
+        for per_loop in per_loops:
+            client = per_loop.take()
+            if client is not None:
+                # httpx names it aclose(); the SDKs' async clients name it close().
+                await (client.aclose() if hasattr(client, "aclose") else client.close())
 
     def error(
         self,

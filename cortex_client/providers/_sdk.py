@@ -8,8 +8,7 @@ sync/async twins and the mapping of SDK exceptions to `ProviderError` are writte
 from __future__ import annotations
 
 import abc
-import threading
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Hashable, Iterator
 from typing import Any, Protocol
 
 from .._config import split_keys
@@ -17,7 +16,7 @@ from .._errors import ErrorKind, ProviderError
 from .._pool import Endpoint, EndpointPool
 from .._retry import kind_for_status, parse_retry_after
 from .._types import LLMResponse
-from ._base import ChatRequest, PerLoop, Provider, StreamItem, transport_error_kind
+from ._base import ChatRequest, Provider, StreamItem, transport_error_kind
 
 
 class StreamState(Protocol):
@@ -41,47 +40,9 @@ class SDKProvider(Provider):
         # One endpoint per key when there are several: a rejected or rate-limited key hands over to the next.
         self.pool = EndpointPool(kwargs["base_urls"], kwargs["breaker"], keys)
         self._secrets = keys
-        self._clients: dict[tuple[str, str], Any] = {}  # (base URL, key) -> SDK client
-        self._aclients_by_key: dict[tuple[str, str], PerLoop[Any]] = {}
-        self._clients_lock = threading.Lock()
 
-    # --- clients: one per (endpoint URL, key), built on first use ------------------------------------------
-    @abc.abstractmethod
-    def _sdk_client(self, asynchronous: bool, api_key: str, base_url: str) -> Any: ...
-
-    def _make_client(self, asynchronous: bool) -> Any:
-        endpoint = self.pool.endpoints[0]
-        return self._sdk_client(asynchronous, endpoint.credential or "", endpoint.url)
-
-    def _client_for(self, endpoint: Endpoint) -> Any:
-        key = (endpoint.url, endpoint.credential or "")
-        with self._clients_lock:
-            client = self._clients.get(key)
-            if client is None:
-                client = self._clients[key] = self._sdk_client(False, key[1], key[0])
-            return client
-
-    def _aclient_for(self, endpoint: Endpoint) -> Any:
-        key = (endpoint.url, endpoint.credential or "")
-        with self._clients_lock:
-            per_loop = self._aclients_by_key.get(key)
-            if per_loop is None:
-                per_loop = self._aclients_by_key[key] = PerLoop(lambda: self._sdk_client(True, key[1], key[0]))
-        return per_loop.get()
-
-    def close(self) -> None:
-        with self._clients_lock:
-            clients, self._clients = list(self._clients.values()), {}
-        for client in clients:
-            client.close()
-
-    async def aclose(self) -> None:
-        with self._clients_lock:
-            per_loops = list(self._aclients_by_key.values())
-        for per_loop in per_loops:
-            client = per_loop.take()
-            if client is not None:
-                await client.close()
+    def _client_key(self, endpoint: Endpoint) -> Hashable:
+        return (endpoint.url, endpoint.credential)  # an SDK client is bound to its base URL and key
 
     # --- what a subclass provides ----------------------------------------------------------------------
     @abc.abstractmethod
@@ -117,7 +78,7 @@ class SDKProvider(Provider):
 
     # --- calls ----------------------------------------------------------------------------------------------
     def complete(self, request: ChatRequest, endpoint: Endpoint, budget: float) -> LLMResponse:
-        create = self._create(self._client_for(endpoint))
+        create = self._create(self._sync_client(endpoint))
         params = self._params(request, budget, False)
         try:
             answer = create(**params)
@@ -126,7 +87,7 @@ class SDKProvider(Provider):
         return self._response(answer, request)
 
     async def acomplete(self, request: ChatRequest, endpoint: Endpoint, budget: float) -> LLMResponse:
-        create = self._create(self._aclient_for(endpoint))
+        create = self._create(self._async_client(endpoint))
         params = self._params(request, budget, False)
         try:
             answer = await create(**params)
@@ -135,7 +96,7 @@ class SDKProvider(Provider):
         return self._response(answer, request)
 
     def stream(self, request: ChatRequest, endpoint: Endpoint, budget: float) -> Iterator[StreamItem]:
-        create = self._create(self._client_for(endpoint))
+        create = self._create(self._sync_client(endpoint))
         params = self._params(request, budget, True)
         errors = self._sdk_errors()
         try:
@@ -152,7 +113,7 @@ class SDKProvider(Provider):
         yield state.finish()
 
     async def astream(self, request: ChatRequest, endpoint: Endpoint, budget: float) -> AsyncIterator[StreamItem]:
-        create = self._create(self._aclient_for(endpoint))
+        create = self._create(self._async_client(endpoint))
         params = self._params(request, budget, True)
         errors = self._sdk_errors()
         try:

@@ -115,7 +115,7 @@ class AnthropicProvider(SDKProvider):
     def _create(self, client: Any) -> Callable[..., Any]:
         return client.messages.create  # type: ignore[no-any-return]
 
-    def _sdk_client(self, asynchronous: bool, api_key: str, base_url: str) -> Any:
+    def _make_client(self, asynchronous: bool, endpoint: Endpoint) -> Any:
         import anthropic  # noqa: PLC0415 - a slow import; only when Claude is used
 
         cls = anthropic.AsyncAnthropic if asynchronous else anthropic.Anthropic
@@ -123,7 +123,7 @@ class AnthropicProvider(SDKProvider):
         # current models); older SDKs still take it, so send it only where the SDK knows it.
         self._takes_temperature = "temperature" in inspect.signature(anthropic.resources.Messages.create).parameters
         timeout = anthropic.Timeout(self.timeouts.cloud_read, connect=self.timeouts.cloud_connect)
-        return cls(api_key=api_key, base_url=base_url, max_retries=0, timeout=timeout)
+        return cls(api_key=endpoint.credential, base_url=endpoint.url, max_retries=0, timeout=timeout)
 
     def _params(self, request: ChatRequest, budget: float, stream: bool) -> dict[str, Any]:
         system, messages = to_anthropic_messages(request.messages)

@@ -145,18 +145,19 @@ class OllamaProvider(Provider):
             return _openai_url(endpoint.url), _openai_body(self.model, request, stream)
         return endpoint.url + "/api/chat", self._body(request, stream)
 
-    def _make_client(self, asynchronous: bool) -> httpx.Client | httpx.AsyncClient:
+    def _make_client(self, asynchronous: bool, endpoint: Endpoint) -> httpx.Client | httpx.AsyncClient:
+        # One client for every endpoint of the pool: requests carry full URLs.
         import httpx  # noqa: PLC0415 - keep `import cortex_client` fast
 
         cls = httpx.AsyncClient if asynchronous else httpx.Client
         return cls(trust_env=False, verify=self._verify())
 
-    def _sync_client(self) -> httpx.Client:
-        client: httpx.Client = super()._sync_client()
+    def _sync_client(self, endpoint: Endpoint | None = None) -> httpx.Client:
+        client: httpx.Client = super()._sync_client(endpoint)
         return client
 
-    def _async_client(self) -> httpx.AsyncClient:
-        client: httpx.AsyncClient = super()._async_client()
+    def _async_client(self, endpoint: Endpoint | None = None) -> httpx.AsyncClient:
+        client: httpx.AsyncClient = super()._async_client(endpoint)
         return client
 
     def _verify(self) -> bool:

@@ -26,14 +26,14 @@ class OpenAIProvider(SDKProvider):
     def _create(self, client: Any) -> Callable[..., Any]:
         return client.chat.completions.create  # type: ignore[no-any-return]
 
-    def _sdk_client(self, asynchronous: bool, api_key: str, base_url: str) -> Any:
+    def _make_client(self, asynchronous: bool, endpoint: Endpoint) -> Any:
         import openai  # noqa: PLC0415 - a 1-3 s import; only when this provider is used
 
         cls = openai.AsyncOpenAI if asynchronous else openai.OpenAI
         timeout = openai.Timeout(self.timeouts.cloud_read, connect=self.timeouts.cloud_connect)
         return cls(
-            api_key=api_key,
-            base_url=base_url,
+            api_key=endpoint.credential,
+            base_url=endpoint.url,
             max_retries=0,
             timeout=timeout,
             _enforce_credentials=False,
