@@ -1,0 +1,184 @@
+"""Role nvidia_driver's judgement on recorded outputs: sysfs PCI listings, nvidia-smi (several driver versions, the
+version-mismatch and no-driver errors), /proc/driver/nvidia/version, and Ollama start-up logs (GPU found, CPU
+fallback). The filters are the code the role runs; recordings from real hosts live in tests/data/nvidia/."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+from tests.support.archives import REPO
+
+DATA = Path(__file__).parent / "data" / "nvidia"
+
+
+def _load() -> ModuleType:
+    path = REPO / "roles/nvidia_driver/filter_plugins/nvidia_driver.py"
+    spec = importlib.util.spec_from_file_location("nvidia_driver_filters", path)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+F = _load()
+
+
+def smi(rc: int, stdout: str = "", stderr: str = "") -> dict[str, Any]:
+    return {"rc": rc, "stdout": stdout, "stderr": stderr}
+
+
+OPEN_580 = (
+    "NVRM version: NVIDIA UNIX Open Kernel Module for x86_64  580.95.05  Release Build  "
+    "(dvs-builder@U16-I3-B03-4-3)  Tue Sep 23 09:50:11 UTC 2025"
+)
+PROPRIETARY_550 = "NVRM version: NVIDIA UNIX x86_64 Kernel Module  550.54.15  Tue Mar  5 22:23:56 UTC 2024"
+
+
+# --- GPUs from sysfs -------------------------------------------------------------------------------------------
+
+
+def test_gpus_are_nvidia_display_functions_only() -> None:
+    lines = [
+        "pci=0000:00:00.0 0x8086 0x1237 0x060000 none",  # host bridge
+        "pci=0000:17:00.0 0x10de 0x2330 0x030200 nvidia",  # H100: 3D controller
+        "pci=0000:65:00.0 0x10de 0x2204 0x030000 nouveau",  # RTX 3090: VGA
+        "pci=0000:65:00.1 0x10de 0x1aef 0x040300 snd_hda_intel",  # the 3090's audio function
+        "pci=0000:03:00.0 0x1002 0x744c 0x030000 amdgpu",  # AMD GPU
+        "os_id=ubuntu",
+    ]
+    gpus = F.nvidia_driver_gpus(lines)
+    assert [g["address"] for g in gpus] == ["0000:17:00.0", "0000:65:00.0"]
+    assert [g["driver"] for g in gpus] == ["nvidia", "nouveau"]
+
+
+def test_no_gpu_on_a_host_without_nvidia_devices() -> None:
+    assert F.nvidia_driver_gpus(["pci=0000:00:04.0 0x1af4 0x1000 0x020000 virtio-pci", "kernel=6.1.0"]) == []
+
+
+# --- nvidia-smi and the kernel module --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("stdout", "module_line", "branch", "driver"),
+    [
+        ("580.95.05, NVIDIA H100 80GB HBM3\n", OPEN_580, "580", "580.95.05"),
+        ("550.54.15, NVIDIA A100-SXM4-40GB\n550.54.15, NVIDIA A100-SXM4-40GB\n", PROPRIETARY_550, "550", "550.54.15"),
+        ("570.211.01, Tesla T4\n", "", "570", "570.211.01"),  # /proc not readable: nvidia-smi alone decides
+    ],
+)
+def test_a_working_driver_of_the_branch_is_ok(stdout: str, module_line: str, branch: str, driver: str) -> None:
+    status = F.nvidia_driver_status(smi(0, stdout), module_line, branch)
+    assert status["state"] == "ok", status
+    assert status["driver_version"] == driver
+    assert status["reboot_required"] is False
+    assert len(status["gpus"]) == stdout.count("\n")
+
+
+def test_library_mismatch_is_reboot_required() -> None:
+    # nvidia-smi after the userspace was upgraded under a loaded 550 module (exit code 18).
+    out = "Failed to initialize NVML: Driver/library version mismatch\nNVML library version: 580.95\n"
+    status = F.nvidia_driver_status(smi(18, out), PROPRIETARY_550, "580")
+    assert status["state"] == "reboot_required"
+    assert status["reboot_required"] is True
+    assert "reboot required" in status["message"]
+    assert "550.54.15" in status["message"] and "580.95" in status["message"]
+
+
+def test_module_not_loaded_is_reboot_required() -> None:
+    out = (
+        "NVIDIA-SMI has failed because it couldn't communicate with the NVIDIA driver. Make sure that the latest "
+        "NVIDIA driver is installed and running.\n"
+    )
+    status = F.nvidia_driver_status(smi(9, out), "", "580")
+    assert (status["state"], status["reboot_required"]) == ("reboot_required", True)
+
+
+def test_loaded_module_older_than_the_tools_is_reboot_required() -> None:
+    status = F.nvidia_driver_status(smi(0, "580.95.05, NVIDIA L4\n"), PROPRIETARY_550, "580")
+    assert status["state"] == "reboot_required"
+    assert "550.54.15" in status["message"] and "580.95.05" in status["message"]
+
+
+def test_another_branch_is_reported() -> None:
+    status = F.nvidia_driver_status(smi(0, "570.211.01, NVIDIA L4\n"), "", "580")
+    assert status["state"] == "wrong_branch"
+    assert status["reboot_required"] is False
+
+
+@pytest.mark.parametrize(
+    ("result", "state"),
+    [
+        (smi(127), "not_installed"),
+        (smi(6, "No devices were found\n"), "no_devices"),
+        (smi(255, "", "Unable to determine the device handle for GPU0000:17:00.0: Unknown Error\n"), "failed"),
+        (smi(0, "garbage\n"), "failed"),
+    ],
+)
+def test_other_failures(result: dict[str, Any], state: str) -> None:
+    assert F.nvidia_driver_status(result, "", "580")["state"] == state
+
+
+# --- Ollama's GPU discovery ------------------------------------------------------------------------------------
+
+GPU_LOG = """\
+time=2026-11-20T10:00:01.100Z level=INFO source=routes.go:1544 msg="server config" env="map[OLLAMA_HOST:127.0.0.1]"
+time=2026-11-20T10:00:01.120Z level=INFO source=routes.go:1597 msg="Listening on 127.0.0.1:11434 (version 0.34.2)"
+time=2026-11-20T10:00:01.121Z level=INFO source=runner.go:67 msg="discovering available GPUs..."
+time=2026-11-20T10:00:03.402Z level=INFO source=types.go:42 msg="inference compute" id=GPU-5c1f0e4e-3f1a library=CUDA \
+compute=9.0 name=CUDA0 description="NVIDIA H100 80GB HBM3" libdirs=ollama,cuda_v13 driver=13.0 pci_id=0000:17:00.0 \
+type=discrete total="79.6 GiB" available="79.1 GiB"
+"""
+
+CPU_LOG = """\
+time=2026-11-20T09:00:00.000Z level=INFO source=types.go:42 msg="inference compute" id=GPU-5c1f library=CUDA \
+compute=9.0 name=CUDA0 description="NVIDIA H100 80GB HBM3" total="79.6 GiB" available="79.1 GiB"
+time=2026-11-20T10:00:01.120Z level=INFO source=routes.go:1597 msg="Listening on 127.0.0.1:11434 (version 0.34.2)"
+time=2026-11-20T10:00:01.121Z level=INFO source=runner.go:67 msg="discovering available GPUs..."
+time=2026-11-20T10:00:06.500Z level=INFO source=types.go:60 msg="inference compute" id=cpu library=cpu compute="" \
+name=cpu description=cpu libdirs=ollama driver="" pci_id="" type="" total="251.5 GiB" available="240.2 GiB"
+"""
+
+OLD_CPU_LOG = """\
+time=2025-03-28T15:48:35.891+09:00 level=INFO source=routes.go:1297 msg="Listening on [::]:11434 (version 0.6.2)"
+time=2025-03-28T15:48:41.043+09:00 level=INFO source=gpu.go:377 msg="no compatible GPUs were discovered"
+time=2025-03-28T15:48:41.043+09:00 level=INFO source=types.go:130 msg="inference compute" id=0 library=cpu \
+variant="" compute="" driver=0.0 name="" total="11.7 GiB" available="10.6 GiB"
+"""
+
+
+def _join(log: str) -> str:
+    return log.replace("\\\n", "")
+
+
+def test_cuda_discovery_means_the_gpu_is_used() -> None:
+    compute = F.nvidia_driver_ollama_compute(_join(GPU_LOG))
+    assert compute["backend"] == "cuda"
+    assert compute["devices"] == ["NVIDIA H100 80GB HBM3"]
+
+
+def test_cpu_fallback_at_the_latest_start_is_seen_even_after_an_earlier_gpu_start() -> None:
+    assert F.nvidia_driver_ollama_compute(_join(CPU_LOG))["backend"] == "cpu"
+    assert F.nvidia_driver_ollama_compute(_join(OLD_CPU_LOG))["backend"] == "cpu"
+
+
+def test_no_discovery_yet_is_unknown() -> None:
+    log = 'time=2026-11-20T10:00:01Z level=INFO msg="Listening on 127.0.0.1:11434 (version 0.34.2)"\n'
+    assert F.nvidia_driver_ollama_compute(log)["backend"] == "unknown"
+
+
+# --- Recordings from real hosts --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("recording", sorted(DATA.glob("*.smi")), ids=lambda p: p.stem)
+def test_recorded_real_hosts(recording: Path) -> None:
+    """Each recording: `# rc=<n> branch=<b> expect=<state>`, then `# module: <line>`, then nvidia-smi's output."""
+    lines = recording.read_text().splitlines()
+    header = dict(field.split("=", 1) for field in lines[0].lstrip("# ").split())
+    module_line = lines[1].removeprefix("# module: ")
+    status = F.nvidia_driver_status(smi(int(header["rc"]), "\n".join(lines[2:])), module_line, header["branch"])
+    assert status["state"] == header["expect"], status
