@@ -56,6 +56,12 @@ def test_gpus_are_nvidia_display_functions_only() -> None:
     assert [g["driver"] for g in gpus] == ["nvidia", "nouveau"]
 
 
+def test_recorded_probe_of_a_real_gpu_host() -> None:
+    # The role's probe on an H100 VM (tests/gpu/run_on_gpu.sh): virtio devices and one NVIDIA 3D controller.
+    gpus = F.nvidia_driver_gpus((DATA / "h100-vm.probe").read_text().splitlines())
+    assert gpus == [{"address": "0000:00:06.0", "device": "0x2330", "class": "0x030200", "driver": "nvidia"}]
+
+
 def test_no_gpu_on_a_host_without_nvidia_devices() -> None:
     assert F.nvidia_driver_gpus(["pci=0000:00:04.0 0x1af4 0x1000 0x020000 virtio-pci", "kernel=6.1.0"]) == []
 
@@ -176,9 +182,10 @@ def test_no_discovery_yet_is_unknown() -> None:
 
 @pytest.mark.parametrize("recording", sorted(DATA.glob("*.smi")), ids=lambda p: p.stem)
 def test_recorded_real_hosts(recording: Path) -> None:
-    """Each recording: `# rc=<n> branch=<b> expect=<state>`, then `# module: <line>`, then nvidia-smi's output."""
+    """Each recording: `# rc=<n> branch=<b> expect=<state> (where from)`, then `# module: <line>`, then the output
+    of `nvidia-smi --query-gpu=driver_version,name --format=csv,noheader` (tests/gpu/run_on_gpu.sh writes them)."""
     lines = recording.read_text().splitlines()
-    header = dict(field.split("=", 1) for field in lines[0].lstrip("# ").split())
+    header = dict(field.split("=", 1) for field in lines[0].lstrip("# ").split() if "=" in field)
     module_line = lines[1].removeprefix("# module: ")
     status = F.nvidia_driver_status(smi(int(header["rc"]), "\n".join(lines[2:])), module_line, header["branch"])
     assert status["state"] == header["expect"], status
