@@ -118,8 +118,11 @@ class RoleRun:
         return f"rc={self.rc} stats={self.stats} failures={self.failures}"
 
 
-def apply_role(instance: str, **role_vars: Any) -> RoleRun:
-    """Run molecule/shared/apply_role.yml (role ollama) against one instance, role variables as extra vars."""
+def apply_role(
+    instance: str, *, role: str = "ollama", check: bool = False, tags: str = "", **role_vars: Any
+) -> RoleRun:
+    """Run molecule/shared/apply_role.yml (one role; --check, --tags if asked) against one instance, role
+    variables as extra vars."""
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
         json.dump(role_vars, f)
     env = {
@@ -137,6 +140,10 @@ def apply_role(instance: str, **role_vars: Any) -> RoleRun:
         instance,
         "-e",
         f"@{f.name}",
+        "-e",
+        f"apply_role={role}",
+        *(["--check"] if check else []),
+        *(["--tags", tags] if tags else []),
         str(APPLY_PLAYBOOK),
     ]
     try:
