@@ -43,7 +43,9 @@ def keyring(tmp_path: Path) -> str:
 @pytest.fixture
 def secure_boot() -> Any:
     """mokutil as on a host booted with Secure Boot on (first on PATH, removed afterwards)."""
-    FIRST.sh("printf '#!/bin/sh\\necho SecureBoot enabled\\n' > /usr/local/bin/mokutil && chmod 755 /usr/local/bin/mokutil")
+    FIRST.sh(
+        "printf '#!/bin/sh\\necho SecureBoot enabled\\n' > /usr/local/bin/mokutil && chmod 755 /usr/local/bin/mokutil"
+    )
     yield
     FIRST.sh("rm -f /usr/local/bin/mokutil")
 
@@ -81,9 +83,9 @@ def test_secure_boot_with_an_enrolled_key_passes_preflight(secure_boot: None, ke
 @pytest.mark.parametrize(
     ("branch", "patterns"),
     [
-        ("999", ["\"999\" is not a branch", "known are 550, 570, 580"]),
-        ("535", ["\"535\" is not a branch", "needs 550 or newer"]),
-        ("latest", ["\"latest\" is not a branch"]),
+        ("999", ['"999" is not a branch', "known are 550, 570, 580"]),
+        ("535", ['"535" is not a branch', "needs 550 or newer"]),
+        ("latest", ['"latest" is not a branch']),
     ],
 )
 def test_unknown_branch_fails_before_any_change(branch: str, patterns: list[str], keyring: str) -> None:
@@ -91,8 +93,9 @@ def test_unknown_branch_fails_before_any_change(branch: str, patterns: list[str]
 
 
 def test_debian_12_archive_is_refused_for_the_branch() -> None:
-    assert_refused(["distribution source offers", "Debian 12's own", "archive stops at 535"],
-                   nvidia_driver_source="distribution")
+    assert_refused(
+        ["distribution source offers", "Debian 12's own", "archive stops at 535"], nvidia_driver_source="distribution"
+    )
 
 
 def test_cuda_without_a_keyring_is_refused() -> None:

@@ -1,0 +1,113 @@
+"""What converge left on the air-gapped host: the driver from the controller's .debs, held, with everything it
+needs at the next boot (nouveau blacklisted, modules loaded, device nodes made before Ollama, persistence mode),
+kept out of unattended upgrades. Then --check changes nothing, and state absent removes it all."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+from tests.support.instances import Instance, apply_role, instance_names
+from tests.support.nvidia import (
+    BLACKLIST,
+    LOCAL_REPO,
+    MODULES_LOAD,
+    NODES_UNIT,
+    OPTIONS,
+    ROLE_FILES,
+    SOURCE,
+    UNATTENDED,
+    snapshot,
+)
+
+HOST = Instance(instance_names()[0])
+KERNEL = os.uname().release  # the containers run the controller's kernel
+PACKAGES = ["nvidia-open-580", f"linux-headers-{KERNEL}"]
+DEPENDENCIES = ["nvidia-modprobe", "nvidia-persistenced"]
+REPO = Path(os.environ["MOLECULE_PROJECT_DIRECTORY"]) / ".cache" / "nvidia-driver-repo"  # the controller's .debs
+
+
+def test_the_host_is_air_gapped() -> None:
+    assert "default" not in HOST.sh("ip route"), "the host has a route out"
+
+
+def test_source_is_the_copied_repository_indexed_on_the_host() -> None:
+    source = HOST.sh(f"cat {SOURCE}")
+    assert f"URIs: file:{LOCAL_REPO}" in source and "Suites: ./" in source
+    index = HOST.sh(f"cat {LOCAL_REPO}/Packages")
+    for deb in HOST.sh(f"cd {LOCAL_REPO} && ls *.deb").split():
+        digest = HOST.sh(f"sha256sum {LOCAL_REPO}/{deb}").split()[0]
+        assert f"Filename: ./{deb}\n" in index and f"SHA256: {digest}\n" in index, deb
+    controller = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in REPO.glob("*.deb")}
+    assert HOST.file_hashes(LOCAL_REPO) == {f"{LOCAL_REPO}/{n}": h for n, h in controller.items()} | {
+        f"{LOCAL_REPO}/Packages": HOST.sh(f"sha256sum {LOCAL_REPO}/Packages").split()[0]
+    }
+
+
+def test_driver_installed_from_it_and_held() -> None:
+    status = HOST.sh(
+        "dpkg-query --show --showformat='${Package} ${db:Status-Abbrev}\\n' " + " ".join(PACKAGES + DEPENDENCIES)
+    )
+    assert sorted(status.split("\n")[:-1]) == sorted(
+        [f"{p} hi " for p in PACKAGES] + [f"{p} ii " for p in DEPENDENCIES]
+    ), status
+    assert set(HOST.sh("apt-mark showhold").split()) == set(PACKAGES)
+    assert "580.95.05" in HOST.sh("nvidia-smi --query-gpu=driver_version --format=csv,noheader")
+
+
+def test_nouveau_blacklisted_and_modules_loaded_at_boot() -> None:
+    assert "blacklist nouveau" in HOST.sh(f"cat {BLACKLIST}")
+    assert HOST.sh(f"grep -v '^#' {MODULES_LOAD}").split() == ["nvidia", "nvidia-uvm"]
+    assert not HOST.host.file(OPTIONS).exists  # no module options asked for
+
+
+def test_driver_kept_out_of_unattended_upgrades() -> None:
+    dump = HOST.sh("apt-config dump Unattended-Upgrade::Package-Blacklist")
+    for pattern in ("nvidia-", "libnvidia-", "linux-modules-nvidia-", "cuda-drivers"):
+        assert f'"{pattern}";' in dump, dump
+    assert UNATTENDED.endswith("51cortex-nvidia-driver")
+
+
+def test_device_nodes_unit_runs_before_ollama_as_root() -> None:
+    props = dict(
+        line.split("=", 1)
+        for line in HOST.sh(
+            "systemctl show nvidia-device-nodes.service -p Type -p RemainAfterExit -p User -p Before -p After "
+            "-p UnitFileState -p ExecStart"
+        ).splitlines()
+    )
+    assert props["Type"] == "oneshot" and props["RemainAfterExit"] == "yes" and props["User"] == ""
+    assert "ollama.service" in props["Before"].split()
+    assert "systemd-modules-load.service" in props["After"].split()
+    assert props["UnitFileState"] == "enabled"
+    assert "/usr/bin/nvidia-modprobe" in props["ExecStart"] and "-u" in props["ExecStart"]
+    # ollama.service pulls it in, so it runs however Ollama is started
+    assert HOST.host.file("/etc/systemd/system/ollama.service.wants/nvidia-device-nodes.service").is_symlink
+    assert HOST.sh(f"systemd-analyze verify {NODES_UNIT} 2>&1 || true").strip() == ""
+    # What it runs at boot: nvidia-modprobe -u -c 0 (the TEST DOUBLE records its arguments).
+    HOST.sh("rm -f /run/nvidia-modprobe-double.log && systemctl restart nvidia-device-nodes.service")
+    assert HOST.sh("cat /run/nvidia-modprobe-double.log").split() == ["-u", "-c", "0"]
+
+
+def test_persistence_mode_enabled() -> None:
+    assert HOST.sh("systemctl is-enabled nvidia-persistenced.service").strip() == "enabled"
+
+
+def test_check_mode_after_converge_changes_nothing() -> None:
+    before = snapshot(HOST)
+    run = apply_role(HOST.name, role="nvidia_driver", check=True)
+    assert run.rc == 0 and run.stats["changed"] == 0, run
+    assert snapshot(HOST) == before
+
+
+def test_state_absent_removes_the_driver_and_every_file() -> None:
+    # Last: it undoes the converge.
+    run = apply_role(HOST.name, role="nvidia_driver", nvidia_driver_state="absent")
+    assert run.rc == 0, run
+    assert HOST.sh("apt-mark showhold").strip() == ""
+    listed = HOST.sh("dpkg-query --show --showformat='${Package} ${db:Status-Abbrev}\\n' nvidia-open-580", check=False)
+    assert " ii" not in listed and " hi" not in listed, listed
+    for path in ROLE_FILES:
+        assert not HOST.host.file(path).exists, path
+    assert apply_role(HOST.name, role="nvidia_driver", nvidia_driver_state="absent").stats["changed"] == 0
