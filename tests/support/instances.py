@@ -119,10 +119,10 @@ class RoleRun:
 
 
 def apply_role(
-    instance: str, *, role: str = "ollama", check: bool = False, tags: str = "", **role_vars: Any
+    instance: str, *, role: str = "ollama", tasks: str = "main", check: bool = False, tags: str = "", **role_vars: Any
 ) -> RoleRun:
-    """Run molecule/shared/apply_role.yml (one role; --check, --tags if asked) against one instance, role
-    variables as extra vars."""
+    """Run molecule/shared/apply_role.yml (one role's tasks/<tasks>.yml; --check, --tags if asked) against one
+    instance, role variables as extra vars."""
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
         json.dump(role_vars, f)
     env = {
@@ -142,6 +142,8 @@ def apply_role(
         f"@{f.name}",
         "-e",
         f"apply_role={role}",
+        "-e",
+        f"apply_role_tasks={tasks}",
         *(["--check"] if check else []),
         *(["--tags", tags] if tags else []),
         str(APPLY_PLAYBOOK),

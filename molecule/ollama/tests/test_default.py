@@ -94,6 +94,34 @@ def test_hardening_keeps_gpu_devices_reachable(host: Instance) -> None:
     assert host.unit("ReadWritePaths").split() == [HOME, MODELS]
 
 
+def test_device_nodes_come_from_their_own_unit_not_an_exec_start_pre(host: Instance) -> None:
+    # A node made by the unit's own ExecStartPre is not in the device allow-list fixed at its start.
+    assert host.unit("ExecStartPre") == ""
+    assert "nvidia-device-nodes.service" in host.unit("After").split()
+
+
+def test_gpu_check_reads_the_servers_discovery_from_its_journal() -> None:
+    """tasks/ollama_gpu.yml of role nvidia_driver against the running server's real journal: the TEST DOUBLE logs
+    `inference compute ... library=cpu` like Ollama on a host where CUDA is unusable. With a GPU present
+    (__nvidia_driver_gpus, which the role's probe sets, given here) that is a silent CPU fallback."""
+    host = Instance(instance_names()[0])
+    gpu = [{"address": "0000:17:00.0", "device": "0x2330", "class": "0x030200", "driver": "nvidia"}]
+    failed = apply_role(host.name, role="nvidia_driver", tasks="ollama_gpu", __nvidia_driver_gpus=gpu)
+    assert failed.rc != 0
+    message = " ".join(failed.failures)
+    assert "Ollama runs on cpu, not on the NVIDIA GPU" in message and "library=cpu" in message, message
+    warned = apply_role(
+        host.name,
+        role="nvidia_driver",
+        tasks="ollama_gpu",
+        __nvidia_driver_gpus=gpu,
+        nvidia_driver_ollama_gpu_check="warn",
+    )
+    assert warned.rc == 0 and "Ollama runs on cpu, not on the NVIDIA GPU" in warned.output, warned
+    no_gpu = apply_role(host.name, role="nvidia_driver", tasks="ollama_gpu")
+    assert no_gpu.rc == 0 and no_gpu.stats["changed"] == 0 and "Ollama runs on" not in no_gpu.output, no_gpu
+
+
 def test_sandbox_is_in_force_for_the_running_server(host: Instance) -> None:
     pid = host.unit("MainPID")
     mounts = {}
