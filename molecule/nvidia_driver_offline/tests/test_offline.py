@@ -7,8 +7,9 @@ from __future__ import annotations
 import hashlib
 import os
 from pathlib import Path
+from typing import Any
 
-from tests.support.instances import Instance, apply_role, instance_names
+from tests.support.instances import Instance, RoleRun, apply_role, instance_names
 from tests.support.nvidia import (
     BLACKLIST,
     LOCAL_REPO,
@@ -92,6 +93,41 @@ def test_device_nodes_unit_runs_before_ollama_as_root() -> None:
 
 def test_persistence_mode_enabled() -> None:
     assert HOST.sh("systemctl is-enabled nvidia-persistenced.service").strip() == "enabled"
+
+
+# The role's verify path as a GPU host runs it: the probe's GPU list given (extra vars beat its set_fact), and
+# nvidia-smi answering as on a real host (a double first on PATH); nothing can reboot a container, so policy never.
+GPU = [{"address": "0000:17:00.0", "device": "0x2330", "class": "0x030200", "driver": "nvidia"}]
+
+
+def verify_with(smi_script: str, **role_vars: Any) -> RoleRun:
+    HOST.sh("cat > /usr/local/bin/nvidia-smi && chmod 755 /usr/local/bin/nvidia-smi", stdin=smi_script)
+    try:
+        return apply_role(
+            HOST.name, role="nvidia_driver", __nvidia_driver_gpus=GPU, nvidia_driver_reboot="never", **role_vars
+        )
+    finally:
+        HOST.sh("rm -f /usr/local/bin/nvidia-smi")
+
+
+def test_library_mismatch_is_reported_as_reboot_required() -> None:
+    run = verify_with(
+        "#!/bin/sh\necho 'Failed to initialize NVML: Driver/library version mismatch'\n"
+        "echo 'NVML library version: 580.95'\nexit 18\n"
+    )
+    assert run.rc == 0, run
+    assert f"REBOOT REQUIRED on {HOST.name}: reboot required: the loaded kernel module is older" in run.output
+
+
+def test_a_driver_of_another_branch_fails() -> None:
+    run = verify_with("#!/bin/sh\necho '570.211.01, NVIDIA L4'\n")
+    assert run.rc != 0
+    assert "driver 570.211.01 is running, not branch 580" in " ".join(run.failures), run.failures
+
+
+def test_a_working_driver_passes() -> None:
+    run = verify_with("#!/bin/sh\necho '580.95.05, NVIDIA L4'\n")
+    assert run.rc == 0 and "driver 580.95.05 (branch 580) on 1 GPU(s)" in run.output, run
 
 
 def test_check_mode_after_converge_changes_nothing() -> None:
