@@ -575,3 +575,38 @@ def test_serve_stops_cleanly_on_sigterm(server: Double) -> None:
     assert f"Listening on 127.0.0.1:{server.port} (version {NEW})" in (
         server.proc.stderr.read() if server.proc.stderr else ""
     )
+
+
+@pytest.mark.parametrize(
+    ("origins", "panic"),
+    [
+        ("app://cortex", "bad origin: origins must contain '*' or include http://,https://,chrome-extension://"),
+        ("null", "bad origin"),
+        ("example.com", "bad origin"),
+        ("https://app.example.com,", "bad origin"),  # the empty entry after the comma
+        ("https://*.*.example.com", "only one * is allowed"),
+    ],
+)
+def test_serve_exits_on_origins_that_make_the_real_server_panic(
+    ollama_bin: Path, tmp_path: Path, origins: str, panic: str
+) -> None:
+    env = {
+        "PATH": os.environ["PATH"],
+        "HOME": str(tmp_path),
+        "OLLAMA_HOST": f"127.0.0.1:{free_port()}",
+        "OLLAMA_ORIGINS": origins,
+    }
+    proc = subprocess.run([str(ollama_bin), "serve"], env=env, capture_output=True, text=True, timeout=10, check=False)
+    assert proc.returncode == 2
+    assert f"panic: {panic}" in proc.stderr
+    assert "Listening on" not in proc.stderr
+
+
+@pytest.mark.parametrize(
+    "origins", ["https://app.example.com,chrome-extension://abcdef", "https://*.example.com", "*.com", "https://*.com"]
+)
+def test_serve_starts_with_origins_the_library_accepts(ollama_bin: Path, tmp_path: Path, origins: str) -> None:
+    # '*.com' and 'https://*.com' start (the library takes them); the role refuses them as over-broad.
+    d = Double(ollama_bin, tmp_path / "home", {"OLLAMA_ORIGINS": origins})
+    assert d.http.get("/api/version").status_code == 200
+    assert d.stop() == 0

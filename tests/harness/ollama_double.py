@@ -385,6 +385,36 @@ def parse_duration(value: Any, default: float) -> float:
     return float("inf") if seconds < 0 else seconds
 
 
+# --- CORS set-up (gin-contrib/cors as Ollama configures it: wildcards and browser extensions allowed) ----
+
+CORS_SCHEMES = (
+    "http://",
+    "https://",
+    "chrome-extension://",
+    "safari-extension://",
+    "moz-extension://",
+    "ms-browser-extension://",
+)
+
+
+def allowed_origins() -> list[str]:
+    """OLLAMA_ORIGINS split on commas (not trimmed), then the server's own defaults (envconfig.AllowedOrigins)."""
+    origins = env("OLLAMA_ORIGINS").split(",") if env("OLLAMA_ORIGINS") else []
+    for host in ("localhost", "127.0.0.1", "0.0.0.0"):
+        origins += [f"http://{host}", f"https://{host}", f"http://{host}:*", f"https://{host}:*"]
+    return [*origins, "app://*", "file://*", "tauri://*", "vscode-webview://*", "vscode-file://*"]
+
+
+def cors_panic(origins: list[str]) -> str | None:
+    """The message the library panics with at start-up (Config.Validate, then parseWildcardRules), or None."""
+    for origin in origins:
+        if "*" not in origin and not origin.startswith(CORS_SCHEMES):
+            return "bad origin: origins must contain '*' or include " + ",".join(CORS_SCHEMES)
+    if any(origin.count("*") > 1 for origin in origins):
+        return "only one * is allowed"
+    return None
+
+
 # --- logging (slog text handler + gin request log, like `ollama serve`) ---------------------------------
 
 
@@ -1132,6 +1162,10 @@ def serve(_args: list[str]) -> int:
     host, port = server_address()
     settings = " ".join(f"{k}:{v}" for k, v in sorted(os.environ.items()) if k.startswith("OLLAMA_"))
     log("INFO", "server config", env=f"map[{settings}]")
+    panic = cors_panic(allowed_origins())
+    if panic:  # the real server panics while building its routes, before it listens: exit status 2
+        print(f"panic: {panic}\n\ngoroutine 1 [running]:\ngithub.com/gin-contrib/cors.newCors(...)", file=sys.stderr)
+        return 2
     try:
         httpd = Server((host, port), store, registry)
     except OSError as e:

@@ -89,6 +89,8 @@ def test_hardening_keeps_gpu_devices_reachable(host: Instance) -> None:
         "CapabilityBoundingSet": "",
         # Deliberately off: CUDA/ROCm JIT needs W+X memory (see the unit template).
         "MemoryDenyWriteExecute": "no",
+        # One runner killed for memory must not stop the server.
+        "OOMPolicy": "continue",
     }
     assert {prop: host.unit(prop) for prop in expected} == expected
     assert host.unit("ReadWritePaths").split() == [HOME, MODELS]
@@ -168,7 +170,7 @@ def test_settings_reach_the_server_and_revert() -> None:
         "ollama_context_length": 8192,
         "ollama_flash_attention": False,
         "ollama_no_cloud": True,
-        "ollama_origins": ["https://app.example.com", "app://cortex"],
+        "ollama_origins": ["https://app.example.com", "https://*.cortex.example.com", "chrome-extension://abcdef"],
         "ollama_https_proxy": "http://proxy.example.internal:3128",
         "ollama_no_proxy": "localhost,127.0.0.1",
         "ollama_extra_env": {"OLLAMA_DEBUG": "1", "CORTEX_ODD": odd},
@@ -188,7 +190,7 @@ def test_settings_reach_the_server_and_revert() -> None:
             "OLLAMA_MAX_LOADED_MODELS": "3",
             "OLLAMA_CONTEXT_LENGTH": "8192",
             "OLLAMA_FLASH_ATTENTION": "0",
-            "OLLAMA_ORIGINS": "https://app.example.com,app://cortex",
+            "OLLAMA_ORIGINS": "https://app.example.com,https://*.cortex.example.com,chrome-extension://abcdef",
             "OLLAMA_NO_CLOUD": "1",
             "HTTPS_PROXY": "http://proxy.example.internal:3128",
             "NO_PROXY": "localhost,127.0.0.1",

@@ -50,6 +50,15 @@ CASES: list[tuple[str, dict[str, Any], list[str]]] = [
     ("relative-archive", {"ollama_archive_src": "ollama-linux-amd64.tar.zst"}, ["ollama_archive_src", "absolute"]),
     ("relative-checksums", {"ollama_checksums_file": "sha256sum.txt"}, ["ollama_checksums_file", "absolute"]),
     ("wildcard-origin", {"ollama_origins": ["https://app.example.com", "*"]}, [r"'\*'", "wildcard"]),
+    # Entries that make the real server panic at start (gin-contrib/cors), and over-broad wildcards it would accept.
+    ("origin-no-scheme", {"ollama_origins": ["app://cortex"]}, ["'app://cortex' would stop Ollama from starting"]),
+    ("origin-null", {"ollama_origins": ["null"]}, ["'null' would stop Ollama from starting"]),
+    ("origin-two-stars", {"ollama_origins": ["https://*.*.example.com"]}, ["more than one"]),
+    ("origin-any-com", {"ollama_origins": ["*.com"]}, [r"'\*\.com' is refused", "any site"]),
+    ("origin-https-any-com", {"ollama_origins": ["https://*.com"]}, [r"'https://\*\.com' is refused"]),
+    ("keep-alive-missing-unit", {"ollama_keep_alive": "5m5"}, ["ollama_keep_alive", "unit on every number"]),
+    ("models-under-tmp", {"ollama_data_dir": "/var/tmp/models"}, ["/var/tmp/models", "PrivateTmp"]),
+    ("release-candidate-below-floor", {"ollama_version": "0.34.2-rc1"}, ["0.34.2-rc1", "older than"]),
     ("remote-bind", {"ollama_host": "0.0.0.0:11434"}, ["0.0.0.0:11434", "ollama_allow_remote_bind"]),
 ]
 
