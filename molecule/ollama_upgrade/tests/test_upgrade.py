@@ -8,10 +8,14 @@ version found running, so the verifier can be re-run on the same instance.
 
 from __future__ import annotations
 
+import hashlib
+import tarfile
 from pathlib import Path
 from typing import Any
 
-from tests.support.archives import RELEASES, archive_file_hashes, archive_members, archive_path
+import pytest
+
+from tests.support.archives import RELEASES, archive_file_hashes, archive_members, archive_path, extract
 from tests.support.instances import Instance, apply_role, http_mirror, instance_names
 
 (HOST,) = (Instance(name) for name in instance_names())
@@ -101,3 +105,30 @@ def test_upgrade_and_downgrade_keep_models_and_restart_once_per_change(tmp_path:
             assert HOST.file_hashes(MODEL_DIR) == models, f"{version} -> {target}: model store changed"
             assert MODEL in model_names()
             version = target
+
+
+@pytest.mark.parametrize("marker", [True, False], ids=["files-and-marker", "files-only"])
+def test_a_restart_lost_to_a_failed_run_is_repaired(marker: bool, tmp_path: Path) -> None:
+    """A run unpacked a new version and failed before its restart: the new files are in place (with the marker, as
+    the role wrote it before the restart until now, or without it, as it does now) and the old server still runs.
+    The next run restarts it once and ends on the pinned version, instead of failing on the version check."""
+    running = HOST.api("/api/version")["version"]
+    target = "0.34.3" if running != "0.34.3" else "0.13.4"
+    extract(archive_path(target), tmp_path / "usr")
+    with tarfile.open(tmp_path / "release.tar", mode="w") as tar:
+        tar.add(tmp_path / "usr", arcname=".")
+    digest = hashlib.sha256(archive_path(target).read_bytes()).hexdigest()
+    HOST.host.ansible("ansible.builtin.copy", f"src={tmp_path / 'release.tar'} dest=/tmp/release.tar", become=True, check=False)
+    HOST.sh(
+        "rm -rf /usr/local/bin/ollama /usr/local/lib/ollama && tar -x --no-same-owner -C /usr/local -f /tmp/release.tar"
+        + f" && rm /tmp/release.tar{f' && echo {digest} > /usr/local/{ROLE_MARKER}' if marker else ''}"
+    )
+    assert HOST.api("/api/version")["version"] == running  # the old process still serves
+    starts = HOST.starts()
+
+    run = apply_role(HOST.name, ollama_version=target)
+
+    assert run.rc == 0, run
+    assert HOST.api("/api/version")["version"] == target
+    assert HOST.starts() == starts + 1
+    assert HOST.sh(f"cat /usr/local/{ROLE_MARKER}").strip() == digest
