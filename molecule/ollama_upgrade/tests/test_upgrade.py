@@ -118,7 +118,9 @@ def test_a_restart_lost_to_a_failed_run_is_repaired(marker: bool, tmp_path: Path
     with tarfile.open(tmp_path / "release.tar", mode="w") as tar:
         tar.add(tmp_path / "usr", arcname=".")
     digest = hashlib.sha256(archive_path(target).read_bytes()).hexdigest()
-    HOST.host.ansible("ansible.builtin.copy", f"src={tmp_path / 'release.tar'} dest=/tmp/release.tar", become=True, check=False)
+    HOST.host.ansible(
+        "ansible.builtin.copy", f"src={tmp_path / 'release.tar'} dest=/tmp/release.tar", become=True, check=False
+    )
     HOST.sh(
         "rm -rf /usr/local/bin/ollama /usr/local/lib/ollama && tar -x --no-same-owner -C /usr/local -f /tmp/release.tar"
         + f" && rm /tmp/release.tar{f' && echo {digest} > /usr/local/{ROLE_MARKER}' if marker else ''}"
