@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import email.utils
+import hashlib
 import io
 import os
 import subprocess
@@ -228,55 +229,37 @@ def cuda_mirror(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     return {"keyring": str(keyring), "wrong_keyring": str(other), "url": "file:///srv/cuda"}
 
 
-def test_cuda_repository_signed_by_another_key_installs_nothing(cuda_mirror: dict[str, str]) -> None:
-    # From a host without the driver (a rerun of the scenario on kept hosts has it from the next test).
-    assert (
-        apply_role(BOOKWORM.name, role="nvidia_driver", nvidia_driver_state="absent", nvidia_driver_source="cuda").rc
-        == 0
-    )
-    run = apply_role(
+def install_from_cuda(mirror: dict[str, str], keyring: str, state: str = "present") -> RoleRun:
+    return apply_role(
         BOOKWORM.name,
         role="nvidia_driver",
-        nvidia_driver_state="present",
-        nvidia_driver_cuda_repo_url=cuda_mirror["url"],
-        nvidia_driver_cuda_keyring_src=cuda_mirror["wrong_keyring"],
+        nvidia_driver_state=state,
+        nvidia_driver_source="cuda",
+        nvidia_driver_cuda_repo_url=mirror["url"],
+        nvidia_driver_cuda_keyring_src=mirror[keyring],
     )
+
+
+def test_cuda_repository_signed_by_another_key_installs_nothing(cuda_mirror: dict[str, str]) -> None:
+    # From a host without the driver (a rerun of the scenario on kept hosts has it from the next test).
+    assert install_from_cuda(cuda_mirror, "keyring", state="absent").rc == 0
+    run = install_from_cuda(cuda_mirror, "wrong_keyring")
     assert run.rc != 0
     assert "NO_PUBKEY" in run.output or "not signed" in run.output, run.output[-2000:]
-    assert BOOKWORM.sh("dpkg-query --show --showformat='${db:Status-Abbrev}' nvidia-open-580 2>/dev/null || true") in (
-        "",
-        "un ",
-    )
+    status = BOOKWORM.sh("dpkg-query --show --showformat='${db:Status-Abbrev}' nvidia-open-580 2>/dev/null || true")
+    assert status in ("", "un ")
 
 
 def test_cuda_repository_keyring_signed_by_install_and_holds(cuda_mirror: dict[str, str]) -> None:
-    run = apply_role(
-        BOOKWORM.name,
-        role="nvidia_driver",
-        nvidia_driver_state="present",
-        nvidia_driver_cuda_repo_url=cuda_mirror["url"],
-        nvidia_driver_cuda_keyring_src=cuda_mirror["keyring"],
-    )
+    run = install_from_cuda(cuda_mirror, "keyring")
     assert run.rc == 0, f"{run}\n{run.output[-3000:]}"
     keyring = "/etc/apt/keyrings/cortex-nvidia-cuda.gpg"
     assert BOOKWORM.sh(f"stat -c '%U %G %a' {keyring}").strip() == "root root 644"
-    assert (
-        BOOKWORM.sh(f"sha256sum < {keyring}").split()[0]
-        == subprocess.run(
-            ["sha256sum"], input=Path(cuda_mirror["keyring"]).read_bytes(), capture_output=True, check=True
-        )
-        .stdout.split()[0]
-        .decode()
-    )
+    expected = hashlib.sha256(Path(cuda_mirror["keyring"]).read_bytes()).hexdigest()
+    assert BOOKWORM.sh(f"sha256sum < {keyring}").split()[0] == expected
     source = BOOKWORM.sh(f"cat {SOURCE}")
     arch_dir = {"x86_64": "x86_64", "aarch64": "sbsa"}[os.uname().machine]
     assert f"URIs: file:///srv/cuda/debian12/{arch_dir}/" in source and f"Signed-By: {keyring}" in source
     assert "nvidia-open-580" in BOOKWORM.sh("apt-mark showhold").split()
-    again = apply_role(
-        BOOKWORM.name,
-        role="nvidia_driver",
-        nvidia_driver_state="present",
-        nvidia_driver_cuda_repo_url=cuda_mirror["url"],
-        nvidia_driver_cuda_keyring_src=cuda_mirror["keyring"],
-    )
+    again = install_from_cuda(cuda_mirror, "keyring")
     assert again.rc == 0 and again.stats["changed"] == 0, again
