@@ -92,6 +92,15 @@ def test_unknown_branch_fails_before_any_change(branch: str, patterns: list[str]
     assert_refused(patterns, nvidia_driver_branch=branch, nvidia_driver_cuda_keyring_src=keyring)
 
 
+def test_debian_12_archive_is_refused_even_for_550() -> None:
+    # Debian 13's archive has 550; Debian 12's does not.
+    assert_refused(
+        ['"550" is not a branch', "known are none"],
+        nvidia_driver_source="distribution",
+        nvidia_driver_branch="550",
+    )
+
+
 def test_debian_12_archive_is_refused_for_the_branch() -> None:
     assert_refused(
         ["distribution source offers", "Debian 12's own", "archive stops at 535"], nvidia_driver_source="distribution"
