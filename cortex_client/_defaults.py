@@ -20,6 +20,8 @@ CLOUD_CONNECT_TIMEOUT = 5.0
 CLOUD_READ_TIMEOUT = 120.0
 # One budget for a whole request: every retry and every fallback together.
 REQUEST_DEADLINE = 600.0
+# Connections per provider client. A request that finds them all busy waits for one until its deadline.
+MAX_CONNECTIONS = 100
 
 # --- retries (owned by the router; SDKs get max_retries=0) ----------------------------------------------
 MAX_RETRIES = 2  # extra calls to the same endpoint for retryable errors: 3 calls at most

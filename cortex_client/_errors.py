@@ -30,6 +30,8 @@ class ErrorKind(Enum):
     NOT_FOUND = "not_found"  # 404 (model not pulled, retired model id): fall back
     BAD_REQUEST = "bad_request"  # 400/413/422: the same payload fails everywhere; no retry, no fallback
     UNKNOWN = "unknown"  # anything else the provider code raised while talking to the server
+    DEADLINE = "deadline"  # the request's own deadline ran out (waiting for a pool slot included): the request
+    # ends here, and the endpoint is not blamed for it
 
     @property
     def retryable(self) -> bool:
@@ -37,7 +39,7 @@ class ErrorKind(Enum):
 
     @property
     def falls_back(self) -> bool:
-        return self is not ErrorKind.BAD_REQUEST
+        return self not in (ErrorKind.BAD_REQUEST, ErrorKind.DEADLINE)
 
 
 _RETRYABLE = frozenset({ErrorKind.TIMEOUT, ErrorKind.NETWORK, ErrorKind.RATE_LIMIT, ErrorKind.SERVER, ErrorKind.STREAM})

@@ -8,11 +8,12 @@ sync and async entry points are thin loops that call the provider and sleep wher
 from __future__ import annotations
 
 import logging
+import sys
 import threading
 import time
-from collections.abc import AsyncIterator, Collection, Iterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Collection, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from . import _defaults
 from ._config import BreakerPolicy, RetryPolicy, Settings, Timeouts, parse_provider
@@ -25,13 +26,15 @@ from ._errors import (
     ProviderError,
     StreamInterrupted,
 )
+from ._http import deadline
 from ._pool import Endpoint
 from ._registry import PROVIDERS
 from ._retry import backoff_delay
 from ._types import Attempt, LLMProvider, LLMResponse, Message, StreamChunk, TaskType, Tool
-from .providers._base import ChatRequest, Provider, ToolChoice
+from .providers._base import ChatRequest, Provider, StreamItem, ToolChoice
 from .providers.ollama import OllamaProvider, is_cloud_model
 
+T = TypeVar("T")
 logger = logging.getLogger("cortex_client")
 # A library leaves output to the application: without this, Python's last-resort handler would print
 # fallback warnings to stderr of every program that has not configured logging.
@@ -66,7 +69,7 @@ class _Walk:
         self._provider: Provider | None = None
         self._retry = retry
         self._breaker = breaker
-        self._deadline_at = time.monotonic() + deadline
+        self.deadline_at = time.monotonic() + deadline
         self._pending: _Step | None = None  # a retry of the target that just failed
         self.attempts: list[Attempt] = []
         self.last_error: ProviderError | None = None
@@ -75,7 +78,7 @@ class _Walk:
 
     def next(self) -> _Step | None:
         """The next call to make, or None when the chain is exhausted or the deadline passed."""
-        remaining = self._deadline_at - time.monotonic()
+        remaining = self.deadline_at - time.monotonic()
         if self._pending is not None:
             step, self._pending = self._pending, None
             if step.delay < remaining:
@@ -113,12 +116,28 @@ class _Walk:
 
     def failed(self, step: _Step, error: ProviderError, *, output_started: bool = False) -> None:
         """Record a failed call; decide retry, fallback (return) or fail fast (raise)."""
+        # The vendor exception this was made from may quote a key; the error's own text is redacted. Drop the
+        # chain so tracebacks and logger.exception() show only that.
+        error.__cause__ = error.__context__ = None
+        error.__suppress_context__ = True
         self.last_error = error
         kind, endpoint = error.kind, step.endpoint
         self._log(step.provider, endpoint, kind.value, error, time.monotonic() - step.started)
         if kind is ErrorKind.BAD_REQUEST:
             endpoint.breaker.release_probe()  # the server answered; the request was at fault
             raise error
+        if kind is ErrorKind.DEADLINE:  # no verdict on the endpoint; no time left for anything else
+            endpoint.breaker.release_probe()
+            self.deadline_hit = True
+            self._chain, self._endpoints = iter(()), iter(())
+            if output_started:
+                raise StreamInterrupted(
+                    f"stream cut by the request deadline after output had started: {error}",
+                    provider=error.provider,
+                    kind=kind,
+                    endpoint=error.endpoint,
+                )
+            return
         if output_started:
             endpoint.breaker.record_failure(kind.value)
             raise StreamInterrupted(
@@ -145,7 +164,7 @@ class _Walk:
             return
         if kind.retryable and step.retries < self._retry.max_retries:
             delay = backoff_delay(step.retries, self._retry, error.retry_after)
-            if delay is not None and delay < self._deadline_at - time.monotonic():
+            if delay is not None and delay < self.deadline_at - time.monotonic():
                 self._pending = _Step(step.provider, endpoint, delay, 0.0, step.retries + 1)
                 logger.debug("cortex_client: retrying %s in %.2fs after %s", endpoint.label, delay, kind.value)
                 return
@@ -160,6 +179,9 @@ class _Walk:
             endpoint.label,
             error,
         )
+
+    def deadline_error(self, step: _Step) -> ProviderError:
+        return step.provider.error("request deadline exceeded", ErrorKind.DEADLINE, step.endpoint)
 
     def abandoned(self, step: _Step) -> None:
         """The call ended without a verdict on the endpoint (caller's error, stream closed early)."""
@@ -190,6 +212,45 @@ class _Walk:
         # The last provider's own error is the cause (as `raise ... from` would make it).
         error.__cause__, error.__suppress_context__ = self.last_error, True
         return error
+
+
+def _bounded(items: Iterator[StreamItem], at: float) -> Iterator[StreamItem]:
+    """A provider stream whose every step runs under the request deadline (see _http)."""
+    try:
+        while True:
+            with deadline(at):
+                item = next(items, None)
+            if item is None:
+                return
+            yield item
+    finally:
+        items.close()  # type: ignore[attr-defined]
+
+
+async def _within(at: float, awaitable: Awaitable[T]) -> T:
+    """`await awaitable`, cancelled at `at` (monotonic) with asyncio.TimeoutError, the builtin one since 3.11."""
+    import asyncio  # noqa: PLC0415
+
+    if sys.version_info >= (3, 11):
+        async with asyncio.timeout(at - time.monotonic()):
+            return await awaitable
+    return await asyncio.wait_for(awaitable, at - time.monotonic())
+
+
+async def _abounded(items: AsyncIterator[StreamItem], walk: _Walk, step: _Step) -> AsyncIterator[StreamItem]:
+    import asyncio  # noqa: PLC0415
+
+    try:
+        while True:
+            try:
+                item = await _within(walk.deadline_at, anext(items))
+            except StopAsyncIteration:
+                return
+            except asyncio.TimeoutError:
+                raise walk.deadline_error(step) from None
+            yield item
+    finally:
+        await items.aclose()  # type: ignore[attr-defined]
 
 
 class LLMRouter:
@@ -227,6 +288,7 @@ class LLMRouter:
         local_first: Collection[TaskType] | None = None,
         models: Mapping[LLMProvider, str] | None = None,
         prices: Mapping[str, tuple[float, float]] | None = None,
+        max_connections: int | None = None,
     ) -> None:
         arguments = {
             "ANTHROPIC_API_KEY": claude_api_key,
@@ -292,6 +354,7 @@ class LLMRouter:
                 api=s.ollama_api,
                 timeouts=self.timeouts,
                 breaker=self.breaker,
+                max_connections=max_connections or _defaults.MAX_CONNECTIONS,
             )
 
         self._chains: dict[tuple[TaskType, LLMProvider | None], tuple[Provider, ...]] = {}
@@ -414,14 +477,13 @@ class LLMRouter:
             tool_choice=tool_choice,
         )
         while (step := walk.next()) is not None:
-            if step.delay:
-                time.sleep(step.delay)
-            try:
-                with step.endpoint.busy():
+            try:  # the sleep too: an interrupt while waiting to retry a probe must still release it
+                if step.delay:
+                    time.sleep(step.delay)
+                with step.endpoint.busy(), deadline(walk.deadline_at):
                     response = step.provider.complete(request, step.endpoint, step.budget)
             except ProviderError as error:
-                self._count_failure(step)
-                walk.failed(step, error)
+                self._failed(walk, step, error)
                 continue
             except BaseException:
                 walk.abandoned(step)
@@ -453,14 +515,18 @@ class LLMRouter:
             tool_choice=tool_choice,
         )
         while (step := walk.next()) is not None:
-            if step.delay:
-                await asyncio.sleep(step.delay)
             try:
+                if step.delay:
+                    await asyncio.sleep(step.delay)
                 with step.endpoint.busy():
-                    response = await step.provider.acomplete(request, step.endpoint, step.budget)
+                    try:
+                        response = await _within(
+                            walk.deadline_at, step.provider.acomplete(request, step.endpoint, step.budget)
+                        )
+                    except asyncio.TimeoutError:
+                        raise walk.deadline_error(step) from None
             except ProviderError as error:
-                self._count_failure(step)
-                walk.failed(step, error)
+                self._failed(walk, step, error)
                 continue
             except BaseException:
                 walk.abandoned(step)
@@ -492,21 +558,20 @@ class LLMRouter:
             tool_choice=tool_choice,
         )
         while (step := walk.next()) is not None:
-            if step.delay:
-                time.sleep(step.delay)
             output_started = False
             response: LLMResponse | None = None
             try:
+                if step.delay:
+                    time.sleep(step.delay)
                 with step.endpoint.busy():
-                    for item in step.provider.stream(request, step.endpoint, step.budget):
+                    for item in _bounded(step.provider.stream(request, step.endpoint, step.budget), walk.deadline_at):
                         if isinstance(item, str):
                             output_started = True
                             yield StreamChunk(text=item)
                         else:
                             response = item
             except ProviderError as error:
-                self._count_failure(step)
-                walk.failed(step, error, output_started=output_started)
+                self._failed(walk, step, error, output_started=output_started)
                 continue
             except BaseException:  # includes GeneratorExit when the consumer stops reading
                 walk.abandoned(step)
@@ -541,21 +606,21 @@ class LLMRouter:
             tool_choice=tool_choice,
         )
         while (step := walk.next()) is not None:
-            if step.delay:
-                await asyncio.sleep(step.delay)
             output_started = False
             response: LLMResponse | None = None
             try:
+                if step.delay:
+                    await asyncio.sleep(step.delay)
                 with step.endpoint.busy():
-                    async for item in step.provider.astream(request, step.endpoint, step.budget):
+                    items = step.provider.astream(request, step.endpoint, step.budget)
+                    async for item in _abounded(items, walk, step):
                         if isinstance(item, str):
                             output_started = True
                             yield StreamChunk(text=item)
                         else:
                             response = item
             except ProviderError as error:
-                self._count_failure(step)
-                walk.failed(step, error, output_started=output_started)
+                self._failed(walk, step, error, output_started=output_started)
                 continue
             except BaseException:  # includes GeneratorExit when the consumer stops reading
                 walk.abandoned(step)
@@ -635,10 +700,11 @@ class LLMRouter:
                 entry["cost_usd"] += response.cost_usd
         return response
 
-    def _count_failure(self, step: _Step) -> None:
-        if self.track_costs:
+    def _failed(self, walk: _Walk, step: _Step, error: ProviderError, *, output_started: bool = False) -> None:
+        if self.track_costs and error.kind is not ErrorKind.DEADLINE:  # the caller's time ran out, not the provider
             with self._stats_lock:
                 self._stats["providers"][step.provider.kind.value]["failures"] += 1
+        walk.failed(step, error, output_started=output_started)
 
     def _cost(self, response: LLMResponse) -> float:
         if response.provider is LLMProvider.OLLAMA:

@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator, Callable, Hashable, Iterator
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
+from .. import _defaults
 from .._config import BreakerPolicy, Timeouts
 from .._errors import ErrorKind, ProviderError
 from .._pool import Endpoint, EndpointPool
@@ -42,18 +43,29 @@ class PerLoop(Generic[T]):
         self._closer: Any = None  # keeps the loop-end closer alive (the loop only holds it weakly)
         self._closer_start: Any = None
 
-    def get(self) -> T:
+    async def get(self) -> T:
+        """This loop's client; the first one is built in a worker thread, so the loop keeps running while an SDK
+        is imported (seconds on a cold start) and the request's deadline covers it."""
         import asyncio  # noqa: PLC0415 - only reached from async code, where it is loaded
 
         loop = asyncio.get_running_loop()
         with self._lock:
-            if self._value is None or self._loop is None or self._loop() is not loop:
-                self._value = self._factory()  # the previous loop closed its client when it ended
-                self._loop = weakref.ref(loop)
-                self._closer = _close_at_loop_end(self._value)
+            if self._value is not None and self._loop is not None and self._loop() is loop:
+                return self._value
+        built = await asyncio.to_thread(self._factory)
+        with self._lock:
+            if self._value is not None and self._loop is not None and self._loop() is loop:
+                spare, value = built, self._value  # another task of this loop was faster
+            else:
+                spare, value = None, built  # the previous loop closed its client when it ended
+                self._value, self._loop = built, weakref.ref(loop)
+                self._closer = _close_at_loop_end(built)
                 # Its first iteration registers it with the loop; the task is kept so it is not collected early.
                 self._closer_start = asyncio.ensure_future(self._closer.__anext__())
-            return self._value
+        if spare is not None:
+            extra: Any = spare
+            await (extra.aclose() if hasattr(extra, "aclose") else extra.close())
+        return value
 
     def take(self) -> T | None:
         """Hand over the current client (for closing) and forget it."""
@@ -80,8 +92,17 @@ class Provider(abc.ABC):
 
     kind: LLMProvider
 
-    def __init__(self, *, model: str, base_urls: tuple[str, ...], timeouts: Timeouts, breaker: BreakerPolicy) -> None:
+    def __init__(
+        self,
+        *,
+        model: str,
+        base_urls: tuple[str, ...],
+        timeouts: Timeouts,
+        breaker: BreakerPolicy,
+        max_connections: int = _defaults.MAX_CONNECTIONS,
+    ) -> None:
         self.model = model
+        self.max_connections = max_connections
         self.pool = EndpointPool(base_urls, breaker)
         self.timeouts = timeouts
         self._secrets: tuple[str, ...] = ()
@@ -122,14 +143,14 @@ class Provider(abc.ABC):
                 client = self._clients[key] = self._make_client(False, target)
             return client
 
-    def _async_client(self, endpoint: Endpoint | None = None) -> Any:
+    async def _async_client(self, endpoint: Endpoint | None = None) -> Any:
         target = endpoint or self.pool.endpoints[0]
         key = self._client_key(target)
         with self._client_lock:
             per_loop = self._aclients.get(key)
             if per_loop is None:
                 per_loop = self._aclients[key] = PerLoop(functools.partial(self._make_client, True, target))
-        return per_loop.get()
+        return await per_loop.get()
 
     def close(self) -> None:
         """Close the sync clients (async ones are closed by `aclose`, or when their event loop ends)."""
@@ -183,6 +204,8 @@ def transport_error_kind(exc: BaseException) -> ErrorKind | None:
     seen: BaseException | None = exc
     while seen is not None:
         names = {cls.__name__ for cls in type(seen).__mro__}
+        if "DeadlineExceeded" in names:  # raised by _http when the request's deadline passed
+            return ErrorKind.DEADLINE
         if names & {"ConnectError", "ConnectTimeout", "ConnectionRefusedError"}:
             return ErrorKind.CONNECT
         if "TimeoutException" in names or "TimeoutError" in names:

@@ -13,10 +13,20 @@ from typing import Any, Protocol
 
 from .._config import split_keys
 from .._errors import ErrorKind, ProviderError
+from .._http import bound_client
 from .._pool import Endpoint, EndpointPool
 from .._retry import kind_for_status, parse_retry_after
 from .._types import LLMResponse
 from ._base import ChatRequest, Provider, StreamItem, transport_error_kind
+
+
+def sdk_http_client(sdk: Any, asynchronous: bool) -> Any:
+    """The HTTP client an SDK client gets: the SDK's own defaults (its httpx flavour, proxies from the environment,
+    limits), redirects never followed (a key must not follow a redirect: httpx drops `Authorization` on another
+    host but keeps Anthropic's `x-api-key`), and, for sync calls, the request deadline of `_http`."""
+    if asynchronous:
+        return sdk.DefaultAsyncHttpxClient(follow_redirects=False)
+    return bound_client(sdk.DefaultHttpxClient(follow_redirects=False))
 
 
 class StreamState(Protocol):
@@ -87,7 +97,7 @@ class SDKProvider(Provider):
         return self._response(answer, request)
 
     async def acomplete(self, request: ChatRequest, endpoint: Endpoint, budget: float) -> LLMResponse:
-        create = self._create(self._async_client(endpoint))
+        create = self._create(await self._async_client(endpoint))
         params = self._params(request, budget, False)
         try:
             answer = await create(**params)
@@ -113,7 +123,7 @@ class SDKProvider(Provider):
         yield state.finish()
 
     async def astream(self, request: ChatRequest, endpoint: Endpoint, budget: float) -> AsyncIterator[StreamItem]:
-        create = self._create(self._async_client(endpoint))
+        create = self._create(await self._async_client(endpoint))
         params = self._params(request, budget, True)
         errors = self._sdk_errors()
         try:

@@ -18,7 +18,7 @@ from .._errors import ConfigError, ErrorKind
 from .._pool import Endpoint
 from .._types import LLMProvider, LLMResponse, Message, Tool, ToolCall
 from ._base import ChatRequest, ToolChoice, sdk_transport_errors, text_of
-from ._sdk import SDKProvider
+from ._sdk import SDKProvider, sdk_http_client
 
 FINISH_REASONS = {
     "end_turn": "stop",
@@ -123,7 +123,13 @@ class AnthropicProvider(SDKProvider):
         # current models); older SDKs still take it, so send it only where the SDK knows it.
         self._takes_temperature = "temperature" in inspect.signature(anthropic.resources.Messages.create).parameters
         timeout = anthropic.Timeout(self.timeouts.cloud_read, connect=self.timeouts.cloud_connect)
-        return cls(api_key=endpoint.credential, base_url=endpoint.url, max_retries=0, timeout=timeout)
+        return cls(
+            api_key=endpoint.credential,
+            base_url=endpoint.url,
+            max_retries=0,
+            timeout=timeout,
+            http_client=sdk_http_client(anthropic, asynchronous),
+        )
 
     def _params(self, request: ChatRequest, budget: float, stream: bool) -> dict[str, Any]:
         system, messages = to_anthropic_messages(request.messages)

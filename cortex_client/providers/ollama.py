@@ -19,6 +19,7 @@ from collections.abc import AsyncIterator, Iterator
 from typing import TYPE_CHECKING, Any
 
 from .._errors import ErrorKind, LocalOnlyViolation, ProviderError
+from .._http import bound_client
 from .._pool import Endpoint
 from .._retry import kind_for_status, parse_retry_after
 from .._types import LLMProvider, LLMResponse, Message, ToolCall
@@ -115,7 +116,7 @@ class OllamaProvider(Provider):
         if self.api != "auto" or endpoint.url in self._dialects or response.status_code != 404:
             return False
         try:
-            probe = await self._async_client().get(endpoint.url + "/api/version", timeout=self._timeout(budget))
+            probe = await (await self._async_client()).get(endpoint.url + "/api/version", timeout=self._timeout(budget))
         except Exception as exc:
             raise self._transport_error(exc, endpoint) from exc
         return self._learn(probe, endpoint)
@@ -149,15 +150,20 @@ class OllamaProvider(Provider):
         # One client for every endpoint of the pool: requests carry full URLs.
         import httpx  # noqa: PLC0415 - keep `import cortex_client` fast
 
-        cls = httpx.AsyncClient if asynchronous else httpx.Client
-        return cls(trust_env=False, verify=self._verify())
+        # Ollama queues requests itself: a request waits for one of these connections until its deadline (the pool
+        # timeout is left to _http), and never counts that wait against the endpoint.
+        limits = httpx.Limits(max_connections=self.max_connections, max_keepalive_connections=self.max_connections)
+        if asynchronous:
+            return httpx.AsyncClient(trust_env=False, verify=self._verify(), limits=limits)
+        client: httpx.Client = bound_client(httpx.Client(trust_env=False, verify=self._verify(), limits=limits))
+        return client
 
     def _sync_client(self, endpoint: Endpoint | None = None) -> httpx.Client:
         client: httpx.Client = super()._sync_client(endpoint)
         return client
 
-    def _async_client(self, endpoint: Endpoint | None = None) -> httpx.AsyncClient:
-        client: httpx.AsyncClient = super()._async_client(endpoint)
+    async def _async_client(self, endpoint: Endpoint | None = None) -> httpx.AsyncClient:
+        client: httpx.AsyncClient = await super()._async_client(endpoint)
         return client
 
     def _verify(self) -> bool:
@@ -170,7 +176,7 @@ class OllamaProvider(Provider):
 
         connect = min(self.timeouts.ollama_connect, budget)
         read = min(self.timeouts.ollama_read, budget)
-        return httpx.Timeout(read, connect=connect, pool=connect)
+        return httpx.Timeout(read, connect=connect, pool=budget)
 
     def _body(self, request: ChatRequest, stream: bool) -> dict[str, Any]:
         body: dict[str, Any] = {
@@ -268,7 +274,7 @@ class OllamaProvider(Provider):
     async def _apost(self, request: ChatRequest, endpoint: Endpoint, dialect: str, budget: float) -> httpx.Response:
         url, body = self._request(request, endpoint, dialect, False)
         try:
-            return await self._async_client().post(url, json=body, timeout=self._timeout(budget))
+            return await (await self._async_client()).post(url, json=body, timeout=self._timeout(budget))
         except Exception as exc:
             raise self._transport_error(exc, endpoint) from exc
 
@@ -317,7 +323,8 @@ class OllamaProvider(Provider):
         for attempt in (1, 2):
             url, body = self._request(request, endpoint, dialect, True)
             try:
-                async with self._async_client().stream("POST", url, json=body, timeout=self._timeout(budget)) as r:
+                client = await self._async_client()
+                async with client.stream("POST", url, json=body, timeout=self._timeout(budget)) as r:
                     if r.status_code != 200:
                         await r.aread()
                         if attempt == 1 and dialect == "native" and await self._anot_ollama(r, endpoint, budget):

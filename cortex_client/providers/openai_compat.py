@@ -14,7 +14,16 @@ from .._errors import ErrorKind
 from .._pool import Endpoint
 from .._types import LLMProvider, LLMResponse, ToolCall
 from ._base import ChatRequest, estimate_tokens, sdk_transport_errors
-from ._sdk import SDKProvider
+from ._sdk import SDKProvider, sdk_http_client
+
+OPENAI_HOSTS = ("api.openai.com",)
+
+
+def is_openai_host(url: str) -> bool:
+    from urllib.parse import urlsplit  # noqa: PLC0415
+
+    return (urlsplit(url).hostname or "") in OPENAI_HOSTS
+
 
 logger = logging.getLogger("cortex_client")
 
@@ -31,13 +40,18 @@ class OpenAIProvider(SDKProvider):
 
         cls = openai.AsyncOpenAI if asynchronous else openai.OpenAI
         timeout = openai.Timeout(self.timeouts.cloud_read, connect=self.timeouts.cloud_connect)
-        return cls(
+        client = cls(
             api_key=endpoint.credential,
             base_url=endpoint.url,
             max_retries=0,
             timeout=timeout,
-            _enforce_credentials=False,
+            http_client=sdk_http_client(openai, asynchronous),
         )
+        if not is_openai_host(endpoint.url):
+            # The SDK reads OPENAI_ORG_ID / OPENAI_PROJECT_ID from the environment into headers of every request;
+            # they identify an OpenAI account and are nobody else's business (Moonshot, a gateway, a local server).
+            client.organization = client.project = None
+        return client
 
     # --- request ----------------------------------------------------------------------------------------
     def _temperature(self, value: float) -> float:

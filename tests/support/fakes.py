@@ -15,6 +15,7 @@ import socket
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -37,10 +38,64 @@ class Reply:
     error_after: int | None = None  # stream: send an error event after this many text chunks
     tool: tuple[str, dict[str, Any]] | None = None  # answer with one call of this tool instead of text
     extra: dict[str, Any] = field(default_factory=dict)  # Ollama: extra fields on the final object
+    # Write the whole answer yourself (status line, headers, body, pauses): the hostile and broken servers.
+    script: Callable[[_Handler], None] | None = None
 
     @classmethod
     def fail(cls, status: int, headers: dict[str, str] | None = None, body: Any = None) -> Reply:
         return cls(status=status, headers=headers or {}, body=body)
+
+    @classmethod
+    def raw(
+        cls,
+        data: bytes,
+        *,
+        status: int = 200,
+        content_type: str = "application/json",
+        headers: dict[str, str] | None = None,
+        trickle: float = 0.0,
+    ) -> Reply:
+        """Exactly these bytes as the body, optionally one byte every `trickle` seconds."""
+
+        def script(handler: _Handler) -> None:
+            handler.send_response(status)
+            handler.send_header("Content-Type", content_type)
+            handler.send_header("Content-Length", str(len(data)))
+            for key, value in (headers or {}).items():
+                handler.send_header(key, value)
+            handler.end_headers()
+            handler.wfile.flush()
+            if not trickle:
+                handler.wfile.write(data)
+                return
+            for byte in data:
+                if handler.server.fake.stopping.wait(trickle):
+                    return
+                handler.wfile.write(bytes([byte]))
+                handler.wfile.flush()
+
+        return cls(script=script)
+
+    @classmethod
+    def silent_after_headers(cls, seconds: float, content_type: str = "application/json") -> Reply:
+        """A 200 with headers, then nothing for `seconds` (or until the fake closes)."""
+
+        def script(handler: _Handler) -> None:
+            handler.start_stream(content_type)
+            handler.server.fake.stopping.wait(seconds)
+
+        return cls(script=script)
+
+    @classmethod
+    def keepalives(cls, line: bytes, every: float, content_type: str = "text/event-stream") -> Reply:
+        """A 200 stream that sends only `line` (an SSE comment, a blank NDJSON line) every `every` seconds."""
+
+        def script(handler: _Handler) -> None:
+            handler.start_stream(content_type)
+            while not handler.server.fake.stopping.wait(every):
+                handler.chunk(line)
+
+        return cls(script=script)
 
 
 @dataclass
@@ -120,6 +175,7 @@ class FakeServer:
         self.default = Reply()
         self.requests: list[Seen] = []
         self.connections = 0
+        self.stopping = threading.Event()  # scripts that wait or trickle end when the fake closes
         self.in_flight = 0
         self.max_in_flight = 0
         self._server = _Server(("127.0.0.1", 0), _Handler)
@@ -140,6 +196,7 @@ class FakeServer:
             return sum(1 for seen in self.requests if seen.path.endswith(suffix))
 
     def close(self) -> None:
+        self.stopping.set()
         self._server.shutdown()
         self._server.server_close()
 
@@ -155,6 +212,10 @@ class FakeServer:
         try:
             if reply.delay:
                 time.sleep(reply.delay)
+            if reply.script is not None:
+                with contextlib.suppress(OSError):  # the client gave up and closed: part of the script
+                    reply.script(handler)
+                return
             if reply.status != 200:
                 handler.send_json(reply.status, reply.body or self.error_body(reply.status), reply.headers)
                 return
