@@ -7,6 +7,7 @@ sync and async entry points are thin loops that call the provider and sleep wher
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
 import threading
@@ -20,7 +21,6 @@ from ._config import BreakerPolicy, RetryPolicy, Settings, Timeouts, parse_provi
 from ._errors import (
     AllProvidersFailed,
     ConfigError,
-    CortexLLMError,
     ErrorKind,
     LocalOnlyViolation,
     ProviderError,
@@ -212,6 +212,53 @@ class _Walk:
         # The last provider's own error is the cause (as `raise ... from` would make it).
         error.__cause__, error.__suppress_context__ = self.last_error, True
         return error
+
+
+_ROLES = frozenset({"system", "developer", "user", "assistant", "tool"})
+
+
+def checked_messages(messages: list[Message]) -> list[Message]:
+    """The caller's conversation, checked before anything is sent (a mistake here would fail at every provider and
+    must not count against any), with tool results given as objects turned into JSON text."""
+    if not isinstance(messages, list) or not messages:
+        raise ConfigError("messages must be a non-empty list of message dicts")
+    out: list[Message] = []
+    for index, given in enumerate(messages):
+        where = f"messages[{index}]"
+        message = given
+        if not isinstance(message, dict):
+            raise ConfigError(f"{where} is a {type(message).__name__}, not a dict with role and content")
+        role = message.get("role")
+        if role not in _ROLES:
+            raise ConfigError(f"{where} has role {role!r}; expected one of {sorted(_ROLES)}")
+        content = message.get("content")
+        if role == "tool" and isinstance(content, (dict, list)) and not _is_content_parts(content):
+            try:
+                message = {**message, "content": json.dumps(content)}  # a tool's result object, as JSON text
+            except (TypeError, ValueError) as exc:
+                raise ConfigError(f"{where}: the tool result cannot be sent as JSON ({exc})") from None
+        elif content is not None and not isinstance(content, str) and not _is_content_parts(content):
+            raise ConfigError(f"{where}: content must be text or a list of content parts, not {type(content).__name__}")
+        for call in message.get("tool_calls") or ():
+            function = call.get("function") if isinstance(call, dict) else None
+            if not isinstance(function, dict) or not isinstance(function.get("name"), str):
+                raise ConfigError(f"{where}: a tool call needs function.name")
+            arguments = function.get("arguments")
+            if isinstance(arguments, str) and arguments.strip():
+                try:
+                    parsed = json.loads(arguments)
+                except ValueError:
+                    parsed = None
+                if not isinstance(parsed, dict):
+                    raise ConfigError(f"{where}: arguments of tool call {call.get('id')!r} are not a JSON object")
+            elif arguments is not None and not isinstance(arguments, (str, dict)):
+                raise ConfigError(f"{where}: arguments of tool call {call.get('id')!r} must be JSON text or a dict")
+        out.append(message)
+    return out
+
+
+def _is_content_parts(content: object) -> bool:
+    return isinstance(content, list) and all(isinstance(part, dict) and "type" in part for part in content)
 
 
 def _bounded(items: Iterator[StreamItem], at: float) -> Iterator[StreamItem]:
@@ -448,8 +495,7 @@ class LLMRouter:
         tools: list[Tool] | None,
         tool_choice: ToolChoice,
     ) -> tuple[ChatRequest, _Walk]:
-        if not messages:
-            raise ConfigError("messages must not be empty")
+        messages = checked_messages(messages)
         if max_tokens < 1:
             raise ConfigError(f"max_tokens must be positive, got {max_tokens}")
         chain = self._chain(task_type, force_provider)
@@ -647,7 +693,7 @@ class LLMRouter:
             async with limit:
                 try:
                     return await self.acomplete(**kwargs)
-                except CortexLLMError as error:
+                except Exception as error:  # one request's failure, whatever it is, stays in its slot
                     return self._failed_slot(kwargs, error, time.monotonic() - began)
 
         results = list(await asyncio.gather(*(one(r) for r in requests)))
@@ -657,7 +703,7 @@ class LLMRouter:
                     raise result.error
         return results
 
-    def _failed_slot(self, request: dict[str, Any], error: CortexLLMError, seconds: float) -> LLMResponse:
+    def _failed_slot(self, request: dict[str, Any], error: Exception, seconds: float) -> LLMResponse:
         attempts: list[Attempt] = list(getattr(error, "attempts", []))
         if attempts:
             provider = attempts[-1].provider

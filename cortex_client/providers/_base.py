@@ -169,6 +169,15 @@ class Provider(abc.ABC):
                 # httpx names it aclose(); the SDKs' async clients name it close().
                 await (client.aclose() if hasattr(client, "aclose") else client.close())
 
+    def malformed(self, what: str, endpoint: Endpoint) -> ProviderError:
+        """A 200 that is not a usable answer: the provider's failure, retried and fallen back from like a 5xx."""
+        return self.error(f"malformed answer: {what}", ErrorKind.SERVER, endpoint, status=200)
+
+    def usable(self, response: LLMResponse, endpoint: Endpoint) -> LLMResponse:
+        if not response.content and not response.tool_calls:
+            raise self.malformed("no content and no tool call", endpoint)
+        return response
+
     def error(
         self,
         message: str,
@@ -186,6 +195,10 @@ class Provider(abc.ABC):
             retry_after=retry_after,
             endpoint=endpoint.url,
         )
+
+
+# What reading a server's answer raises when a field is missing, None or of another type than documented.
+MALFORMED = (AttributeError, TypeError, ValueError, KeyError, IndexError)
 
 
 def redact(text: str, secrets: tuple[str, ...]) -> str:

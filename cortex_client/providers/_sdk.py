@@ -17,7 +17,7 @@ from .._http import bound_client
 from .._pool import Endpoint, EndpointPool
 from .._retry import kind_for_status, parse_retry_after
 from .._types import LLMResponse
-from ._base import ChatRequest, Provider, StreamItem, transport_error_kind
+from ._base import MALFORMED, ChatRequest, Provider, StreamItem, transport_error_kind
 
 
 def sdk_http_client(sdk: Any, asynchronous: bool) -> Any:
@@ -80,11 +80,24 @@ class SDKProvider(Provider):
             return self.error(
                 str(exc), kind_for_status(status), endpoint, status=status, retry_after=parse_retry_after(headers)
             )
+        kind = transport_error_kind(exc)
+        if kind is ErrorKind.DEADLINE:
+            return self.error("request deadline exceeded", kind, endpoint)
         if in_stream:
             return self.error(f"stream failed: {type(exc).__name__}: {exc}", ErrorKind.STREAM, endpoint)
+        if kind is None and (status == 200 or isinstance(exc, ValueError) or "Validation" in type(exc).__name__):
+            # A 200 the SDK could not read as an answer (HTML from a proxy, truncated JSON).
+            return self.error(f"malformed answer: {type(exc).__name__}: {exc}", ErrorKind.SERVER, endpoint, status=200)
         fallback = ErrorKind.TIMEOUT if "Timeout" in type(exc).__name__ else ErrorKind.UNKNOWN
-        kind = transport_error_kind(exc) or fallback
-        return self.error(f"{type(exc).__name__}: {exc}", kind, endpoint)
+        return self.error(f"{type(exc).__name__}: {exc}", kind or fallback, endpoint)
+
+    def _answer(self, answer: Any, request: ChatRequest, endpoint: Endpoint) -> LLMResponse:
+        """The SDK's parsed answer as a response; an answer without a usable completion is the provider's failure."""
+        try:
+            response = self._response(answer, request)
+        except MALFORMED as exc:  # the SDK builds its models without validation: fields may be missing or None
+            raise self.malformed(f"{type(exc).__name__}: {exc}", endpoint) from None
+        return self.usable(response, endpoint)
 
     # --- calls ----------------------------------------------------------------------------------------------
     def complete(self, request: ChatRequest, endpoint: Endpoint, budget: float) -> LLMResponse:
@@ -94,7 +107,9 @@ class SDKProvider(Provider):
             answer = create(**params)
         except self._sdk_errors() as exc:
             raise self._error(exc, endpoint) from exc
-        return self._response(answer, request)
+        except ValueError as exc:  # the SDK's json.loads of a 200 body that is not JSON
+            raise self.malformed(f"{type(exc).__name__}: {exc}", endpoint) from None
+        return self._answer(answer, request, endpoint)
 
     async def acomplete(self, request: ChatRequest, endpoint: Endpoint, budget: float) -> LLMResponse:
         create = self._create(await self._async_client(endpoint))
@@ -103,7 +118,9 @@ class SDKProvider(Provider):
             answer = await create(**params)
         except self._sdk_errors() as exc:
             raise self._error(exc, endpoint) from exc
-        return self._response(answer, request)
+        except ValueError as exc:  # the SDK's json.loads of a 200 body that is not JSON
+            raise self.malformed(f"{type(exc).__name__}: {exc}", endpoint) from None
+        return self._answer(answer, request, endpoint)
 
     def stream(self, request: ChatRequest, endpoint: Endpoint, budget: float) -> Iterator[StreamItem]:
         create = self._create(self._sync_client(endpoint))
@@ -120,7 +137,11 @@ class SDKProvider(Provider):
                     yield from state.feed(event)
         except errors as exc:
             raise self._error(exc, endpoint, in_stream=True) from exc
-        yield state.finish()
+        except MALFORMED as exc:
+            raise self.error(
+                f"malformed stream event: {type(exc).__name__}: {exc}", ErrorKind.STREAM, endpoint
+            ) from None
+        yield self.usable(state.finish(), endpoint)
 
     async def astream(self, request: ChatRequest, endpoint: Endpoint, budget: float) -> AsyncIterator[StreamItem]:
         create = self._create(await self._async_client(endpoint))
@@ -138,4 +159,8 @@ class SDKProvider(Provider):
                         yield item
         except errors as exc:
             raise self._error(exc, endpoint, in_stream=True) from exc
-        yield state.finish()
+        except MALFORMED as exc:
+            raise self.error(
+                f"malformed stream event: {type(exc).__name__}: {exc}", ErrorKind.STREAM, endpoint
+            ) from None
+        yield self.usable(state.finish(), endpoint)

@@ -23,7 +23,7 @@ from .._http import bound_client
 from .._pool import Endpoint
 from .._retry import kind_for_status, parse_retry_after
 from .._types import LLMProvider, LLMResponse, Message, ToolCall
-from ._base import ChatRequest, Provider, StreamItem, text_of, transport_error_kind
+from ._base import MALFORMED, ChatRequest, Provider, StreamItem, text_of, transport_error_kind
 
 if TYPE_CHECKING:
     import httpx
@@ -281,14 +281,27 @@ class OllamaProvider(Provider):
     def _complete_result(self, response: httpx.Response, endpoint: Endpoint, dialect: str) -> LLMResponse:
         if response.status_code != 200:
             raise self._status_error(response, endpoint)
-        data = self._parse_line(response.text, endpoint)
-        if data is None:
-            raise self.error("empty response body", ErrorKind.SERVER, endpoint, status=200)
-        if dialect == "openai":
-            return self._openai_response(data, endpoint)
-        self._dialects.setdefault(endpoint.url, "native")  # it answered /api/chat: an Ollama
-        message = data.get("message") or {}
-        return self._response(data, str(message.get("content") or ""), _tool_calls(message))
+        try:
+            data = json.loads(response.content)
+        except ValueError:
+            raise self.malformed(f"not JSON: {response.text[:80]!r}", endpoint) from None
+        if not isinstance(data, dict):
+            raise self.malformed(f"not a JSON object: {response.text[:80]!r}", endpoint)
+        if data.get("error"):
+            raise self.malformed(f"error in answer: {data['error']}", endpoint)
+        try:
+            if dialect == "openai":
+                result = self._openai_response(data, endpoint)
+            else:
+                message = data.get("message")
+                if not isinstance(message, dict):
+                    raise self.malformed("no message", endpoint)
+                result = self._response(data, str(message.get("content") or ""), _tool_calls(message))
+        except MALFORMED as exc:
+            raise self.malformed(f"{type(exc).__name__}: {exc}", endpoint) from None
+        if dialect == "native":
+            self._dialects.setdefault(endpoint.url, "native")  # it answered /api/chat: an Ollama
+        return self.usable(result, endpoint)
 
     def _accumulator(self, endpoint: Endpoint, dialect: str) -> _StreamAccumulator | _SSEAccumulator:
         if dialect == "openai":
@@ -311,10 +324,12 @@ class OllamaProvider(Provider):
                     accumulator = self._accumulator(endpoint, dialect)
                     for line in r.iter_lines():
                         yield from accumulator.feed(line)
-                    yield accumulator.finish()
+                    yield self.usable(accumulator.finish(), endpoint)
                     return
             except (ProviderError, LocalOnlyViolation):
                 raise
+            except MALFORMED as exc:
+                raise self.error(f"malformed stream line: {type(exc).__name__}", ErrorKind.STREAM, endpoint) from None
             except Exception as exc:
                 raise self._transport_error(exc, endpoint) from exc
 
@@ -335,10 +350,12 @@ class OllamaProvider(Provider):
                     async for line in r.aiter_lines():
                         for item in accumulator.feed(line):
                             yield item
-                    yield accumulator.finish()
+                    yield self.usable(accumulator.finish(), endpoint)
                     return
             except (ProviderError, LocalOnlyViolation):
                 raise
+            except MALFORMED as exc:
+                raise self.error(f"malformed stream line: {type(exc).__name__}", ErrorKind.STREAM, endpoint) from None
             except Exception as exc:
                 raise self._transport_error(exc, endpoint) from exc
 

@@ -254,7 +254,7 @@ def test_timeouts_are_retried_then_fall_back(make_router, anthropic_fake, ollama
 
 def test_empty_messages_are_rejected_before_any_request(make_router, ollama):
     router = make_router(ollama_base_url=ollama.url, default_provider="ollama")
-    with pytest.raises(ConfigError, match="messages must not be empty"):
+    with pytest.raises(ConfigError, match="messages must be a non-empty list"):
         router.complete([])
     assert ollama.connections == 0
 
