@@ -18,7 +18,7 @@ from pathlib import Path
 
 from . import _defaults
 from ._errors import ConfigError
-from ._registry import PROVIDERS, lookup_provider
+from ._registry import CLOUD, PROVIDERS, lookup_provider
 from ._types import LLMProvider
 
 # Every key the client reads: the router's own, then each provider's (the registry's env names).
@@ -52,7 +52,9 @@ def parse_dotenv(text: str, source: str = "<string>") -> tuple[dict[str, str], l
         if binding.error:
             warnings.append(f"{source}:{line}: not a KEY=value line (python-dotenv syntax); skipped")
         elif binding.key is not None and binding.value is None:
-            warnings.append(f"{source}:{line}: {binding.key} has no '=value'; skipped")
+            # A line without '=' may be a pasted secret: name it only when it is one of our keys.
+            name = f"{binding.key} has" if binding.key in KEYS else "the line has"
+            warnings.append(f"{source}:{line}: {name} no '=value'; skipped")
         elif binding.key is not None and binding.value is not None:
             values[binding.key] = binding.value
             if binding.key not in KEYS and binding.key.startswith(_OUR_PREFIXES):
@@ -92,6 +94,19 @@ def normalize_url(value: str, key: str) -> str:
     if not re.match(r"^https?://[^/\s]+", url):
         raise ConfigError(f"{key} must be an http:// or https:// URL")
     return url
+
+
+_USERINFO = re.compile(r"^(?P<head>[a-zA-Z][a-zA-Z0-9+.-]*://[^/@:]*):(?P<password>[^/@]*)@")
+
+
+def redact_url(url: str) -> str:
+    """The URL with the password of its userinfo (`http://user:pass@host`) replaced, for anything shown."""
+    return _USERINFO.sub(lambda m: f"{m['head']}:***@", url)
+
+
+def url_secrets(urls: tuple[str, ...] | list[str]) -> tuple[str, ...]:
+    """The passwords in these URLs' userinfo, for redaction of text that may quote them."""
+    return tuple(m["password"] for url in urls if (m := _USERINFO.match(url)) and m["password"])
 
 
 def parse_ollama_urls(value: str, key: str) -> tuple[str, ...]:
@@ -157,12 +172,17 @@ class Settings:
             value = getattr(self, f.name)
             if f.name == "api_keys":
                 value = {kind.value: "<set>" for kind in value}
+            elif f.name == "ollama_base_urls":
+                value = tuple(redact_url(url) for url in value)
+            elif f.name == "base_urls":
+                value = {kind: redact_url(url) for kind, url in value.items()}
             parts.append(f"{f.name}={value!r}")
         return f"Settings({', '.join(parts)})"
 
     def secrets(self) -> tuple[str, ...]:
         """The configured secret values, for redaction of text that might echo them."""
-        return tuple(key for value in self.api_keys.values() for key in split_keys(value))
+        keys = tuple(key for value in self.api_keys.values() for key in split_keys(value))
+        return keys + url_secrets([*self.ollama_base_urls, *self.base_urls.values()])
 
     @classmethod
     def load(
@@ -195,15 +215,46 @@ class Settings:
             if note:
                 unreadable.append(note)
 
+        def value(layer: Mapping[str, str | None], key: str) -> str | None:
+            found = layer.get(key)
+            return found.strip() if found is not None and found.strip() != "" else None
+
         raw: dict[str, str] = {}
         sources: dict[str, str] = {}
+        grouped = {key for spec in CLOUD for key in spec.env_keys()}
         for key in KEYS:
+            if key in grouped:
+                continue
             for source, layer in layers:
-                value = layer.get(key)
-                if value is not None and value.strip() != "":
-                    raw[key] = value.strip()
-                    sources[key] = source
+                found = value(layer, key)
+                if found is not None:
+                    raw[key], sources[key] = found, source
                     break
+        # A cloud provider's key, base URL and model come from one source, the first that sets any of them: a
+        # ./.env (say, in a cloned repository) that sets only a base URL must not receive a key from elsewhere.
+        for spec in CLOUD:
+            group = spec.env_keys()
+            owner = next(((src, layer) for src, layer in layers if any(value(layer, k) for k in group)), None)
+            if owner is None:
+                continue
+            source, layer = owner
+            for key in group:
+                found = value(layer, key)
+                if found is not None:
+                    raw[key], sources[key] = found, source
+            for other, other_layer in layers:
+                ignored = [k for k in group if other != source and value(other_layer, k) and k not in raw]
+                if ignored:
+                    file_warnings.append(
+                        f"{', '.join(ignored)} from {other} ignored: {spec.kind.value}'s key, base URL and model "
+                        f"are taken together from {source}"
+                    )
+        # Local-only mode can be switched on by any source, and off by none: a lower one only ever tightens it.
+        for source, layer in layers:
+            found = value(layer, "CORTEX_LOCAL_ONLY")
+            if found is not None and parse_bool(found, f"CORTEX_LOCAL_ONLY (from {source})"):
+                raw["CORTEX_LOCAL_ONLY"], sources["CORTEX_LOCAL_ONLY"] = found, source
+                break
         return cls._from_raw(raw, sources, tuple(unreadable), tuple(file_warnings))
 
     def merged(self, overrides: Mapping[str, str | None]) -> Settings:

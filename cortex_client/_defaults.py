@@ -77,6 +77,13 @@ PRICES: dict[str, tuple[float, float]] = {
     "gpt-5-nano": (0.05, 0.4),
 }
 
+# OpenAI's reasoning models (o-series, the gpt-5 family) take `max_completion_tokens` instead of `max_tokens` and reject
+# any temperature but the default (OpenAI API reference, chat completions and reasoning guide, 2026-08). Model ids that
+# start with one of these prefixes are treated so; `gpt-5-chat*` is the non-reasoning chat model.
+REASONING_MODELS_AS_OF = "2026-08"
+REASONING_MODEL_PREFIXES: tuple[str, ...] = ("o1", "o3", "o4", "gpt-5")
+NON_REASONING_MODEL_PREFIXES: tuple[str, ...] = ("gpt-5-chat",)
+
 # --- routing -------------------------------------------------------------------------------------------
 # The cloud provider each task type goes to (the original Cortex table). `LLMRouter(routing=...)` overrides
 # entries; `LLMProvider.OLLAMA` as an entry makes that task local-first.

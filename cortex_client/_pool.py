@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from ._breaker import BreakerState, CircuitBreaker
-from ._config import BreakerPolicy
+from ._config import BreakerPolicy, redact_url
 
 
 class Endpoint:
@@ -18,7 +18,7 @@ class Endpoint:
         self.url = url
         self.credential = credential  # the API key this endpoint calls with (a provider with a key list has one
         # endpoint per key); never in repr
-        self.label = label or url  # how attempts and logs name it: the URL, plus "(key 2/3)" for key lists
+        self.label = label or redact_url(url)  # how attempts and logs name it: the URL, plus "(key 2/3)" for key lists
         self.breaker = CircuitBreaker(policy)
         self._lock = threading.Lock()
         self.in_flight = 0
@@ -45,7 +45,7 @@ class EndpointPool:
     def __init__(self, urls: tuple[str, ...], policy: BreakerPolicy, credentials: tuple[str, ...] = ()) -> None:
         if len(credentials) > 1:  # a key list: one endpoint per (URL, key), tried in the listed order
             self.endpoints = tuple(
-                Endpoint(url, policy, key, f"{url} (key {i}/{len(credentials)})")
+                Endpoint(url, policy, key, f"{redact_url(url)} (key {i}/{len(credentials)})")
                 for url in urls
                 for i, key in enumerate(credentials, 1)
             )

@@ -27,9 +27,6 @@ class ProviderSpec:
     default_base_url: str
     default_model: str
     adapter: str  # "module:Class" under cortex_client.providers, imported lazily
-    # doctor: a GET below the base URL that needs a valid key, and how the key is sent
-    probe_path: str
-    probe_auth: str = "bearer"  # "bearer" (Authorization: Bearer KEY) or "x-api-key" (Anthropic)
     aliases: tuple[str, ...] = ()  # other names CORTEX_PROVIDER and default_provider accept
     key_list_env: str | None = None  # a variable holding several keys, preferred over key_env when set
 
@@ -54,11 +51,6 @@ class ProviderSpec:
         provider: Provider = cls(model=model, base_urls=base_urls, **common)
         return provider
 
-    def probe_headers(self, api_key: str) -> dict[str, str]:
-        if self.probe_auth == "x-api-key":
-            return {"x-api-key": api_key, "anthropic-version": "2023-06-01"}
-        return {"Authorization": f"Bearer {api_key}"}
-
 
 # Dated defaults (model ids) are reviewed with the prices in _defaults.py.
 PROVIDERS: tuple[ProviderSpec, ...] = (
@@ -70,7 +62,6 @@ PROVIDERS: tuple[ProviderSpec, ...] = (
         default_base_url="http://localhost:11434",
         default_model="llama3.2",
         adapter="ollama:OllamaProvider",
-        probe_path="/api/version",
     ),
     ProviderSpec(
         kind=LLMProvider.CLAUDE,
@@ -80,8 +71,6 @@ PROVIDERS: tuple[ProviderSpec, ...] = (
         default_base_url="https://api.anthropic.com",
         default_model="claude-sonnet-4-6",
         adapter="anthropic:AnthropicProvider",
-        probe_path="/v1/models",
-        probe_auth="x-api-key",
         aliases=("anthropic",),
     ),
     ProviderSpec(
@@ -92,7 +81,6 @@ PROVIDERS: tuple[ProviderSpec, ...] = (
         default_base_url="https://api.moonshot.ai/v1",
         default_model="kimi-k2.6",
         adapter="openai_compat:KimiProvider",
-        probe_path="/models",
         aliases=("kimi", "kimi-k2", "moonshot"),
     ),
     ProviderSpec(
@@ -103,7 +91,6 @@ PROVIDERS: tuple[ProviderSpec, ...] = (
         default_base_url="https://api.openai.com/v1",
         default_model="gpt-4o-mini",
         adapter="openai_compat:OpenAIProvider",
-        probe_path="/models",
         key_list_env="OPENAI_API_KEYS",
     ),
 )
@@ -117,3 +104,8 @@ def lookup_provider(name: str) -> LLMProvider | None:
 
 
 CLOUD: tuple[ProviderSpec, ...] = tuple(spec for spec in PROVIDERS if not spec.is_local)
+# Hosts that are never local, refused as an Ollama endpoint in local-only mode: the cloud providers' APIs, and
+# ollama.com, where Ollama's `*-cloud` models run (and its subdomains, with every host listed here).
+CLOUD_HOSTS: frozenset[str] = frozenset(
+    {"ollama.com", *(spec.default_base_url.split("://", 1)[1].split("/", 1)[0] for spec in CLOUD)}
+)

@@ -15,9 +15,10 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Collection, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 from . import _defaults
-from ._config import BreakerPolicy, RetryPolicy, Settings, Timeouts, parse_provider
+from ._config import BreakerPolicy, RetryPolicy, Settings, Timeouts, parse_provider, redact_url
 from ._errors import (
     AllProvidersFailed,
     ConfigError,
@@ -28,7 +29,7 @@ from ._errors import (
 )
 from ._http import deadline
 from ._pool import Endpoint
-from ._registry import PROVIDERS
+from ._registry import CLOUD_HOSTS, PROVIDERS
 from ._retry import backoff_delay
 from ._types import Attempt, LLMProvider, LLMResponse, Message, StreamChunk, TaskType, Tool
 from .providers._base import ChatRequest, Provider, StreamItem, ToolChoice
@@ -355,7 +356,8 @@ class LLMRouter:
         if isinstance(default_provider, str):
             default_provider = parse_provider(default_provider, "default_provider")
         self.default_provider: LLMProvider | None = default_provider or s.provider
-        self.local_only = s.local_only if local_only is None else local_only
+        # Configuration can switch local-only on; an argument can only add to it, never lift it.
+        self.local_only = s.local_only or bool(local_only)
         self.enable_fallback = enable_fallback
         self.track_costs = track_costs
         self.timeouts = timeouts or Timeouts()
@@ -380,6 +382,13 @@ class LLMRouter:
             self.default_provider = LLMProvider.OLLAMA
         for warning in self.warnings:
             logger.warning("cortex_client: %s", warning)
+        if self.local_only:
+            for url in s.ollama_base_urls:
+                host = (urlsplit(url).hostname or "").lower()
+                if host in CLOUD_HOSTS or host.endswith(tuple("." + h for h in CLOUD_HOSTS)):
+                    raise LocalOnlyViolation(
+                        f"Ollama endpoint {redact_url(url)} is a cloud service ({host}); refused in local-only mode"
+                    )
         if self.local_only and is_cloud_model(chosen[LLMProvider.OLLAMA]):
             raise LocalOnlyViolation(
                 f"Ollama model {chosen[LLMProvider.OLLAMA]!r} runs on ollama.com; refused in local-only mode"

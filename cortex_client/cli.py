@@ -14,12 +14,14 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from . import __version__
-from ._config import SECRET_KEYS, Settings, split_keys
-from ._errors import CortexLLMError
-from ._registry import CLOUD, ProviderSpec
+from ._config import SECRET_KEYS, Settings
+from ._errors import CortexLLMError, ErrorKind, ProviderError
+from ._pool import Endpoint
+from ._registry import CLOUD
 from ._router import LLMRouter
 from ._types import LLMProvider, TaskType
 from .providers._base import redact
+from .providers._sdk import SDKProvider
 from .providers.ollama import is_cloud_model
 
 _PROBE_TIMEOUT = 5.0
@@ -77,21 +79,17 @@ class _Report:
         self.out.line(f"  {status:<5} {provider:<8} {text}")
 
 
-def _probe_cloud(spec: ProviderSpec, base_url: str, api_key: str) -> tuple[str, str]:
-    """(status, text) for one GET of the provider's probe path (its model list) with the configured key."""
-    import httpx  # noqa: PLC0415 - only doctor needs it directly
-
+def _probe_cloud(provider: SDKProvider, endpoint: Endpoint) -> tuple[str, str]:
+    """(status, text) for one model listing with the endpoint's key, made the way requests are made."""
     try:
-        response = httpx.get(
-            base_url + spec.probe_path, headers=spec.probe_headers(api_key), timeout=_PROBE_TIMEOUT, trust_env=False
-        )
-    except httpx.HTTPError as exc:
-        return "FAIL", f"{base_url} unreachable ({type(exc).__name__})"
-    if response.status_code == 200:
-        return "ok", f"{base_url} reachable, key accepted"
-    if response.status_code in (401, 403):
-        return "FAIL", f"{base_url} rejected the key (HTTP {response.status_code})"
-    return "FAIL", f"{base_url} answered HTTP {response.status_code}"
+        provider.check(endpoint, _PROBE_TIMEOUT)
+    except ProviderError as exc:
+        if exc.kind is ErrorKind.AUTH:
+            return "FAIL", f"{endpoint.label} rejected the key (HTTP {exc.status})"
+        if exc.status is not None:
+            return "FAIL", f"{endpoint.label} answered HTTP {exc.status}: {exc}"
+        return "FAIL", f"{endpoint.label} unreachable ({exc})"
+    return "ok", f"{endpoint.label} reachable, key accepted"
 
 
 def _doctor_ollama(router: LLMRouter, report: _Report, required: bool) -> None:
@@ -104,9 +102,9 @@ def _doctor_ollama(router: LLMRouter, report: _Report, required: bool) -> None:
             server = f"version {ollama.version(endpoint) or 'unknown'}" if native else "an OpenAI-compatible server"
             names = {_model_key(str(m.get("name", ""))) for m in ollama.list_models(endpoint)}
         except CortexLLMError as exc:
-            report.row(failed, "ollama", f"{endpoint.url} unreachable: {exc}")
+            report.row(failed, "ollama", f"{endpoint.label} unreachable: {exc}")
             continue
-        report.row("ok", "ollama", f"{endpoint.url} {server}, {len(names)} model(s)")
+        report.row("ok", "ollama", f"{endpoint.label} {server}, {len(names)} model(s)")
         if wanted in names:
             report.row("ok", "ollama", f"model {wanted} present")
         else:
@@ -151,10 +149,11 @@ def _doctor_providers(router: LLMRouter, settings: Settings, report: _Report) ->
         elif not api_key:
             report.row("-", spec.kind.value, "not configured (no API key)")
         else:
-            keys = split_keys(api_key)
-            for index, key in enumerate(keys, 1):
-                status, text = _probe_cloud(spec, settings.base_urls.get(spec.kind, spec.default_base_url), key)
-                report.row(status, spec.kind.value, text + (f" (key {index}/{len(keys)})" if len(keys) > 1 else ""))
+            provider = router.providers[spec.kind]
+            assert isinstance(provider, SDKProvider)
+            for endpoint in provider.pool.endpoints:  # one per key of a key list
+                status, text = _probe_cloud(provider, endpoint)
+                report.row(status, spec.kind.value, text)
 
 
 # --- ask -----------------------------------------------------------------------------------------------------
@@ -205,7 +204,7 @@ def _cmd_models_list(args: argparse.Namespace, settings: Settings, out: _Out) ->
         endpoints = router.ollama.pool.endpoints
         for endpoint in endpoints:
             if len(endpoints) > 1:
-                out.line(f"{endpoint.url}:")
+                out.line(f"{endpoint.label}:")
             models = router.ollama.list_models(endpoint)
             if not models:
                 out.line("no models (pull one: cortex-llm models pull NAME)")
@@ -271,7 +270,7 @@ def _cmd_models_pull(args: argparse.Namespace, settings: Settings, out: _Out) ->
             return 1
         for endpoint in ollama.pool.endpoints:
             if len(ollama.pool.endpoints) > 1:
-                out.line(f"{endpoint.url}:")
+                out.line(f"{endpoint.label}:")
             progress = _Progress(out, sys.stdout.isatty())
             try:
                 for event in ollama.pull(args.name, endpoint):

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from .. import _defaults
-from .._config import BreakerPolicy, Timeouts
+from .._config import BreakerPolicy, Timeouts, url_secrets
 from .._errors import ErrorKind, ProviderError
 from .._pool import Endpoint, EndpointPool
 from .._types import LLMProvider, LLMResponse, Message, Tool
@@ -105,7 +105,7 @@ class Provider(abc.ABC):
         self.max_connections = max_connections
         self.pool = EndpointPool(base_urls, breaker)
         self.timeouts = timeouts
-        self._secrets: tuple[str, ...] = ()
+        self._secrets: tuple[str, ...] = url_secrets(base_urls)
         self._clients: dict[Hashable, Any] = {}
         self._aclients: dict[Hashable, PerLoop[Any]] = {}
         self._client_lock = threading.Lock()
@@ -193,7 +193,7 @@ class Provider(abc.ABC):
             kind=kind,
             status=status,
             retry_after=retry_after,
-            endpoint=endpoint.url,
+            endpoint=endpoint.label,
         )
 
 

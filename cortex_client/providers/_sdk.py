@@ -49,7 +49,7 @@ class SDKProvider(Provider):
             raise ValueError(f"{type(self).__name__} needs an API key")
         # One endpoint per key when there are several: a rejected or rate-limited key hands over to the next.
         self.pool = EndpointPool(kwargs["base_urls"], kwargs["breaker"], keys)
-        self._secrets = keys
+        self._secrets += keys
 
     def _client_key(self, endpoint: Endpoint) -> Hashable:
         return (endpoint.url, endpoint.credential)  # an SDK client is bound to its base URL and key
@@ -98,6 +98,18 @@ class SDKProvider(Provider):
         except MALFORMED as exc:  # the SDK builds its models without validation: fields may be missing or None
             raise self.malformed(f"{type(exc).__name__}: {exc}", endpoint) from None
         return self.usable(response, endpoint)
+
+    # --- doctor -------------------------------------------------------------------------------------------
+    def check(self, endpoint: Endpoint, timeout: float) -> None:
+        """List the models with this endpoint's key, through the same client (proxy, redirects) as requests;
+        raises ProviderError (kind AUTH for a rejected key)."""
+        client = self._sync_client(endpoint)
+        try:
+            client.models.list(timeout=timeout)
+        except self._sdk_errors() as exc:
+            raise self._error(exc, endpoint) from None
+        except ValueError as exc:
+            raise self.malformed(f"{type(exc).__name__}: {exc}", endpoint) from None
 
     # --- calls ----------------------------------------------------------------------------------------------
     def complete(self, request: ChatRequest, endpoint: Endpoint, budget: float) -> LLMResponse:

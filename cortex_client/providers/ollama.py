@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import re
+import uuid
 from collections.abc import AsyncIterator, Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -22,7 +23,7 @@ from .._errors import ErrorKind, LocalOnlyViolation, ProviderError
 from .._http import bound_client
 from .._pool import Endpoint
 from .._retry import kind_for_status, parse_retry_after
-from .._types import LLMProvider, LLMResponse, Message, ToolCall
+from .._types import LLMProvider, LLMResponse, Message, Tool, ToolCall
 from ._base import MALFORMED, ChatRequest, Provider, StreamItem, text_of, transport_error_kind
 
 if TYPE_CHECKING:
@@ -67,14 +68,28 @@ def to_native_messages(messages: list[Message]) -> list[dict[str, Any]]:
     return out
 
 
+def _native_tools(request: ChatRequest) -> list[Tool] | None:
+    """Ollama's /api/chat has no tool_choice: "none" is honoured by sending no tools, a named tool by sending only
+    that one ("auto" and "required" leave the choice to the model)."""
+    choice = request.tool_choice
+    if not request.tools or choice == "none":
+        return None
+    if isinstance(choice, dict):
+        name = (choice.get("function") or {}).get("name") or choice.get("name")
+        return [t for t in request.tools if t.get("function", t).get("name") == name] or request.tools
+    return request.tools
+
+
 def _tool_calls(message: dict[str, Any], offset: int = 0) -> list[ToolCall]:
     calls = []
-    for index, call in enumerate(message.get("tool_calls") or (), offset):
+    for call in message.get("tool_calls") or ():
         function = call.get("function", {})
         arguments = function.get("arguments", {})
         calls.append(
             ToolCall(
-                id=call.get("id") or f"call_{index}",
+                # Ollama's native answers carry no id (or one per answer): a fresh one keeps ids unique within the
+                # conversation, which the tool results refer to.
+                id=call.get("id") or f"call_{uuid.uuid4().hex[:24]}",
                 name=function.get("name", ""),
                 arguments=arguments if isinstance(arguments, str) else json.dumps(arguments),
             )
@@ -185,8 +200,9 @@ class OllamaProvider(Provider):
             "stream": stream,
             "options": {"temperature": request.temperature, "num_predict": request.max_tokens},
         }
-        if request.tools:
-            body["tools"] = request.tools
+        tools = _native_tools(request)
+        if tools:
+            body["tools"] = tools
         return body
 
     # --- errors ----------------------------------------------------------------------------------------
@@ -471,7 +487,7 @@ class _StreamAccumulator:
         if data is None:
             return
         message = data.get("message") or {}
-        self.calls += _tool_calls(message, len(self.calls))
+        self.calls += _tool_calls(message)
         text = str(message.get("content") or "")
         if text:
             self.parts.append(text)

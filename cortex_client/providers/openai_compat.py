@@ -10,6 +10,7 @@ import logging
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from .. import _defaults
 from .._errors import ErrorKind
 from .._pool import Endpoint
 from .._types import LLMProvider, LLMResponse, ToolCall
@@ -57,13 +58,19 @@ class OpenAIProvider(SDKProvider):
     def _temperature(self, value: float) -> float:
         return value
 
+    def _reasoning_model(self) -> bool:
+        model = self.model.lower()
+        return model.startswith(_defaults.REASONING_MODEL_PREFIXES) and not model.startswith(
+            _defaults.NON_REASONING_MODEL_PREFIXES
+        )
+
     def _params(self, request: ChatRequest, budget: float, stream: bool) -> dict[str, Any]:
-        params: dict[str, Any] = {
-            "model": self.model,
-            "messages": request.messages,
-            "temperature": self._temperature(request.temperature),
-            "max_tokens": request.max_tokens,
-        }
+        params: dict[str, Any] = {"model": self.model, "messages": request.messages}
+        if self._reasoning_model():
+            params["max_completion_tokens"] = request.max_tokens  # and no temperature: only the default is allowed
+        else:
+            params["temperature"] = self._temperature(request.temperature)
+            params["max_tokens"] = request.max_tokens
         if request.tools:
             params["tools"] = request.tools
             if request.tool_choice is not None:
@@ -124,6 +131,9 @@ class KimiProvider(OpenAIProvider):
 
     def _temperature(self, value: float) -> float:
         return min(max(value, 0.0), 1.0)
+
+    def _reasoning_model(self) -> bool:
+        return False  # Moonshot's API takes max_tokens and temperature for every model
 
 
 class _StreamState:

@@ -161,7 +161,7 @@ ANTHROPIC_PROBES = [
 
 
 @pytest.mark.parametrize(("reply", "code", "line"), ANTHROPIC_PROBES)
-def test_doctor_probes_anthropic_with_its_headers(
+def test_doctor_probes_anthropic_the_way_requests_are_made(
     user: Home, ollama_ready: OllamaDouble, reply: Reply | None, code: int, line: str
 ) -> None:
     fake = FakeAnthropic()
@@ -182,8 +182,11 @@ def test_doctor_probes_anthropic_with_its_headers(
     assert len(fake.requests) == 1
     seen = fake.requests[0]
     assert seen.path == "/v1/models"
-    assert seen.headers["x-api-key"] == SECRETS["ANTHROPIC_API_KEY"]
+    # Through the SDK's own client: its auth header (x-api-key in anthropic 0.x/1.x, a bearer token in 2.x).
+    sent = seen.headers.get("x-api-key") or seen.headers.get("authorization", "").removeprefix("Bearer ")
+    assert sent == SECRETS["ANTHROPIC_API_KEY"]
     assert "anthropic-version" in seen.headers
+    assert seen.headers["user-agent"].startswith("Anthropic/Python")
     assert_no_secret(proc.stdout, proc.stderr)
 
 
@@ -203,7 +206,7 @@ def test_doctor_shows_which_env_file_won(user: Home, ollama_ready: OllamaDouble)
 def test_doctor_bad_config_is_a_clear_error(user: Home) -> None:
     proc = user.run("doctor", env={"CORTEX_LOCAL_ONLY": "maybe"})
     assert proc.returncode == 1
-    assert "cortex-llm: error: CORTEX_LOCAL_ONLY must be true or false" in proc.stderr
+    assert "cortex-llm: error: CORTEX_LOCAL_ONLY (from environment) must be true or false" in proc.stderr
 
 
 def test_doctor_reports_a_cortex_provider_that_is_not_ours(user: Home, ollama_ready: OllamaDouble) -> None:

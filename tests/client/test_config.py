@@ -129,7 +129,7 @@ def test_a_bad_value_is_an_error_that_does_not_echo_it(tmp_path):
 @pytest.mark.parametrize(
     ("key", "value", "message"),
     [
-        ("CORTEX_LOCAL_ONLY", "maybe", "CORTEX_LOCAL_ONLY must be true or false"),
+        ("CORTEX_LOCAL_ONLY", "maybe", r"CORTEX_LOCAL_ONLY \(from environment\) must be true or false"),
         ("OLLAMA_BASE_URL", "ftp://host", "OLLAMA_BASE_URL must be an http"),
         ("OPENAI_BASE_URL", "api.openai.com", "OPENAI_BASE_URL must be an http"),
     ],
