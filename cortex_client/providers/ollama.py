@@ -427,8 +427,13 @@ class OllamaProvider(Provider):
         target = endpoint or self.pool.endpoints[0]
         if self.dialect(target) == "openai":
             data = self._get(target, _openai_url(target.url).removesuffix("/chat/completions") + "/models")
-            return [{"name": str(m.get("id", ""))} for m in data.get("data", []) if isinstance(m, dict)]
-        return list(self._get(target, "/api/tags").get("models", []))
+            listed, name = data.get("data"), "id"
+        else:
+            listed, name = self._get(target, "/api/tags").get("models"), "name"
+        models = listed if isinstance(listed, list) else None
+        if models is None or not all(isinstance(m, dict) and isinstance(m.get(name), str) for m in models):
+            raise self.malformed("the model list is not a list of models", target)
+        return [{**m, "name": m[name]} for m in models]
 
     def pull(self, name: str, endpoint: Endpoint | None = None) -> Iterator[dict[str, Any]]:
         """Pull a model; yields Ollama's progress objects (status, total, completed)."""

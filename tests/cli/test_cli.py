@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.double import InProcessDouble as OllamaDouble
-from tests.support.fakes import ConnectionRecorder, FakeAnthropic, FakeOpenAI, Reply, closed_port_url
+from tests.support.fakes import ConnectionRecorder, FakeAnthropic, FakeOllama, FakeOpenAI, Reply, closed_port_url
 from tests.support.instances import http_mirror
 from tests.support.keys import SECRETS
 
@@ -414,3 +414,76 @@ def test_doctor_fails_clearly_on_a_server_that_speaks_neither_api(user: Home, tm
     assert proc.returncode == 1
     assert f"FAIL  ollama   {server.url} unreachable: ollama: HTTP 404" in proc.stdout
     assert "Traceback" not in proc.stderr
+
+
+# --- issue 9, item 6: doctor with something else at the Ollama URL, and the cloud reached like requests ---------
+
+NOT_OLLAMA = {
+    "html everywhere": Reply.raw(b"<html><body>Welcome to nginx!</body></html>", content_type="text/html"),
+    "json array everywhere": Reply.raw(b"[1, 2, 3]"),
+    "wrong shapes": Reply.raw(b'{"version": ["x"], "models": "none", "data": "none"}'),
+    "truncated json": Reply.raw(b'{"version": "0.1'),
+    "server error": Reply.fail(500),
+}
+
+
+@pytest.mark.parametrize("case", list(NOT_OLLAMA))
+def test_doctor_reports_a_server_that_is_not_ollama_and_never_crashes(user: Home, case: str) -> None:
+    impostor = FakeOllama()
+    impostor.default = NOT_OLLAMA[case]
+    try:
+        proc = user.run("doctor", env={"OLLAMA_BASE_URL": impostor.url, "OLLAMA_MODEL": "llama3.2"})
+    finally:
+        impostor.close()
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "Traceback" not in proc.stderr, proc.stderr
+    assert "FAIL  ollama" in proc.stdout, proc.stdout
+    assert proc.stdout.rstrip().endswith("problem(s)")
+
+
+def test_doctor_reaches_the_cloud_through_the_same_proxy_as_requests(user: Home, ollama_ready: OllamaDouble) -> None:
+    # The base URL itself is unreachable; only the proxy from the environment can answer (a forward proxy gets the
+    # absolute URL). A probe that ignores the proxy settings fails where requests would work.
+    proxy = FakeAnthropic()
+    try:
+        env = {
+            "OLLAMA_BASE_URL": ollama_ready.url,
+            "OLLAMA_MODEL": DOUBLE_MODEL,
+            "ANTHROPIC_API_KEY": SECRETS["ANTHROPIC_API_KEY"],
+            "ANTHROPIC_BASE_URL": closed_port_url(),
+            "HTTP_PROXY": proxy.url,
+            "NO_PROXY": "",
+        }
+        doctor = user.run("doctor", env=env)
+        ask = user.run("ask", "--provider", "claude", "hi", env=env)
+    finally:
+        proxy.close()
+    assert doctor.returncode == 0, doctor.stdout + doctor.stderr
+    assert "key accepted" in doctor.stdout
+    assert ask.returncode == 0, ask.stderr
+    assert [r.path.startswith("http://") for r in proxy.requests] == [True, True]  # both went through the proxy
+    assert_no_secret(doctor.stdout, doctor.stderr, ask.stdout, ask.stderr)
+
+
+# --- issue 9, item 8: nothing echoed from a malformed .env line; URL passwords never shown ------------------------
+
+
+def test_a_pasted_secret_on_its_own_line_is_never_echoed(user: Home, ollama_ready: OllamaDouble) -> None:
+    pasted = "sk-proj-PastedAloneOnItsLine0123456789"
+    user.cwd.mkdir(parents=True, exist_ok=True)
+    (user.cwd / ".env").write_text(f"OLLAMA_MODEL={DOUBLE_MODEL}\n{pasted}\nOLLAMA_BASE_URL={ollama_ready.url}\n")
+    proc = user.run("doctor")
+    assert "line has no '=value'; skipped" in proc.stdout
+    assert pasted not in proc.stdout + proc.stderr
+    assert pasted[:12] not in proc.stdout + proc.stderr
+
+
+def test_a_password_in_the_ollama_url_is_never_shown(user: Home) -> None:
+    password = "Url-Pass-Word-77"
+    url = f"http://ops:{password}@{closed_port_url().removeprefix('http://')}"
+    doctor = user.run("doctor", env={"OLLAMA_BASE_URL": url})
+    ask = user.run("ask", "hi", env={"OLLAMA_BASE_URL": url})
+    assert doctor.returncode == ask.returncode == 1
+    assert "ops:***@" in doctor.stdout  # the endpoint is still named
+    for text in (doctor.stdout, doctor.stderr, ask.stdout, ask.stderr):
+        assert password not in text
