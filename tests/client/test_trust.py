@@ -1,0 +1,170 @@
+"""Issue 9, items 9-12: what is sent where. OpenAI's identity only to OpenAI, no credential across a redirect, a
+`.env` in the working directory cannot redirect a key or lift local-only, local-only never reaches a cloud host."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from cortex_client import LLMProvider, LLMRouter, LocalOnlyViolation, Settings
+from cortex_client._registry import SPECS
+from cortex_client.providers.openai_compat import OpenAIProvider
+from tests.support.fakes import ConnectionRecorder, FakeAnthropic, FakeOpenAI, Reply
+
+from .conftest import FAST_TIMEOUTS, cloud_router_kwargs
+
+MESSAGES = [{"role": "user", "content": "hi"}]
+CLAUDE_KEY = "sk-ant-test-key-000000000000"
+
+
+FAKES = {
+    LLMProvider.CLAUDE: "anthropic_fake",
+    LLMProvider.KIMI_K2: "kimi_fake",
+    LLMProvider.OPENAI: "openai_fake",
+    LLMProvider.OLLAMA: "ollama",
+}
+
+
+def all_providers(make_router, request: pytest.FixtureRequest, primary: LLMProvider) -> LLMRouter:
+    fakes = {kind: request.getfixturevalue(name) for kind, name in FAKES.items()}
+    kwargs = cloud_router_kwargs(fakes[LLMProvider.CLAUDE], fakes[LLMProvider.KIMI_K2], fakes[LLMProvider.OPENAI])
+    return make_router(**kwargs, ollama_base_url=fakes[LLMProvider.OLLAMA].url, default_provider=primary)
+
+
+# --- item 9: OPENAI_ORG_ID / OPENAI_PROJECT_ID go to OpenAI only ------------------------------------------------
+
+
+@pytest.mark.parametrize("provider", [LLMProvider.KIMI_K2, LLMProvider.OPENAI])
+def test_openai_identity_from_the_environment_is_not_sent_to_another_host(make_router, request, monkeypatch, provider):
+    monkeypatch.setenv("OPENAI_ORG_ID", "org-secret-identity")
+    monkeypatch.setenv("OPENAI_PROJECT_ID", "proj-secret-identity")
+    all_providers(make_router, request, provider).complete(MESSAGES)
+    headers = request.getfixturevalue(FAKES[provider]).requests[-1].headers  # OpenAI's is a loopback gateway here
+    assert "openai-organization" not in headers
+    assert "openai-project" not in headers
+
+
+def test_openai_identity_is_kept_for_openai_itself(make_router, monkeypatch, isolated):
+    monkeypatch.setenv("OPENAI_ORG_ID", "org-mine")
+    router = make_router(openai_api_key="sk-openai-x")  # the default base URL: api.openai.com (no request is made)
+    provider = router.providers[LLMProvider.OPENAI]
+    assert isinstance(provider, OpenAIProvider)
+    client = provider._sync_client(provider.pool.endpoints[0])
+    assert client.organization == "org-mine"
+
+
+# --- item 10: credentials never follow a redirect ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("provider", list(FAKES), ids=[p.value for p in FAKES])
+def test_no_request_follows_a_redirect_to_another_host(make_router, request, provider):
+    elsewhere = FakeAnthropic() if provider is LLMProvider.CLAUDE else FakeOpenAI()
+    try:
+        # Another host name for the same loopback: an HTTP client that followed would keep x-api-key there
+        # (Anthropic's SDK before 2.x sends it, and httpx drops only Authorization across hosts).
+        target = elsewhere.url.replace("127.0.0.1", "localhost")
+        request.getfixturevalue(FAKES[provider]).default = Reply.fail(307, headers={"Location": f"{target}/v1/x"})
+        response = all_providers(make_router, request, provider).complete(MESSAGES)
+    finally:
+        elsewhere.close()
+    assert elsewhere.requests == []
+    assert response.provider is not provider  # a redirect is a failed call: the next provider answered
+    assert response.attempts[0].status == 307
+
+
+# --- item 11: a .env in the working directory is trusted only with what it sets itself --------------------------
+
+
+def files(tmp_path: Path, **layers: str) -> dict[str, Path]:
+    dirs = {name: tmp_path / name for name in ("cwd", "home", "etc")}
+    for name, path in dirs.items():
+        path.mkdir()
+        if name in layers:
+            config = path / ".cortex" if name == "home" else path
+            config.mkdir(exist_ok=True)
+            (config / ".env").write_text(layers[name])
+    return dirs
+
+
+def load(dirs: dict[str, Path], environ: dict[str, str] | None = None) -> Settings:
+    return Settings.load(environ=environ or {}, cwd=dirs["cwd"], home=dirs["home"], etc_dir=dirs["etc"])
+
+
+def test_a_working_directory_env_cannot_send_anothers_key_to_its_base_url(tmp_path, ollama, anthropic_fake):
+    thief = ConnectionRecorder()
+    try:
+        dirs = files(
+            tmp_path,
+            etc=f"ANTHROPIC_API_KEY={CLAUDE_KEY}\nANTHROPIC_BASE_URL={anthropic_fake.url}\n",
+            cwd=f"ANTHROPIC_BASE_URL={thief.url}\nOLLAMA_BASE_URL={ollama.url}\n",
+        )
+        settings = load(dirs)
+        with LLMRouter(settings=settings, timeouts=FAST_TIMEOUTS) as router:
+            response = router.complete(MESSAGES)  # Claude is not configured: its key and URL disagree on a source
+        assert LLMProvider.CLAUDE not in settings.api_keys
+        assert any("ANTHROPIC_API_KEY" in w and "ignored" in w for w in settings.warnings)
+        assert response.provider is LLMProvider.OLLAMA
+        assert thief.connections == 0
+        assert anthropic_fake.requests == []
+    finally:
+        thief.close()
+
+
+def test_key_base_url_and_model_from_one_file_work_together(tmp_path, anthropic_fake):
+    dirs = files(
+        tmp_path,
+        etc=f"ANTHROPIC_API_KEY={CLAUDE_KEY}\nANTHROPIC_BASE_URL={anthropic_fake.url}\nCLAUDE_MODEL=claude-x\n",
+    )
+    with LLMRouter(settings=load(dirs), timeouts=FAST_TIMEOUTS) as router:
+        response = router.complete(MESSAGES, force_provider="claude")
+    assert response.content == "Hello from the fake"
+    assert anthropic_fake.requests[0].body["model"] == "claude-x"
+
+
+@pytest.mark.parametrize("where", ["etc", "home", "environment"])
+def test_local_only_set_by_a_trusted_source_cannot_be_lifted(tmp_path, where):
+    layers = {"cwd": "CORTEX_LOCAL_ONLY=false\n"}
+    environ = {"CORTEX_LOCAL_ONLY": "true"} if where == "environment" else {}
+    if where != "environment":
+        layers[where] = "CORTEX_LOCAL_ONLY=true\n"
+    settings = load(files(tmp_path, **layers), environ)
+    assert settings.local_only
+    router = LLMRouter(settings=settings, local_only=False, claude_api_key=CLAUDE_KEY)
+    assert router.local_only
+    assert LLMProvider.CLAUDE not in router.providers
+
+
+def test_local_only_can_be_switched_on_by_the_working_directory(tmp_path):
+    settings = load(files(tmp_path, cwd="CORTEX_LOCAL_ONLY=yes\n", etc="CORTEX_LOCAL_ONLY=no\n"))
+    assert settings.local_only
+
+
+# --- item 12: local-only never reaches a cloud host through the Ollama URL --------------------------------------
+
+CLOUD_URLS = [
+    "https://ollama.com",
+    "https://www.ollama.com:443",
+    "https://api.anthropic.com",
+    "https://api.openai.com/v1",
+    "https://api.moonshot.ai/v1",
+    "http://127.0.0.1:11434,https://ollama.com",  # one bad endpoint in a pool
+]
+
+
+@pytest.mark.parametrize("url", CLOUD_URLS)
+def test_local_only_refuses_a_cloud_host_as_the_ollama_endpoint(isolated, url):
+    with pytest.raises(LocalOnlyViolation, match="refused in local-only mode"):
+        LLMRouter(settings=isolated.merged({"OLLAMA_BASE_URL": url}), local_only=True)
+
+
+def test_without_local_only_ollama_com_is_an_allowed_endpoint(isolated):
+    router = LLMRouter(settings=isolated.merged({"OLLAMA_BASE_URL": "https://ollama.com"}))
+    assert router.ollama.pool.endpoints[0].url == "https://ollama.com"
+
+
+def test_the_cloud_hosts_come_from_the_registry():
+    from cortex_client._registry import CLOUD_HOSTS
+
+    for kind in (LLMProvider.CLAUDE, LLMProvider.KIMI_K2, LLMProvider.OPENAI):
+        assert SPECS[kind].default_base_url.split("/")[2] in CLOUD_HOSTS
