@@ -163,3 +163,83 @@ def test_unsupported_tool_choice_is_rejected_before_sending(make_router, anthrop
     with pytest.raises(ConfigError, match="tool_choice"):
         router.complete(QUESTION, force_provider=LLMProvider.CLAUDE, tools=TOOLS, tool_choice="sometimes")
     assert anthropic_fake.connections == 0
+
+
+# --- issue 9, item 13: tool_choice, call ids and tool results on Ollama's native API ------------------------------
+
+SECOND_TOOL = {"type": "function", "function": {"name": "get_time", "parameters": {"type": "object"}}}
+
+
+def test_ollama_honours_tool_choice_none_and_a_named_tool(make_router, ollama):
+    router = make_router(ollama_base_url=ollama.url)
+    router.complete(QUESTION, force_provider="ollama", tools=[*TOOLS, SECOND_TOOL], tool_choice="none")
+    assert "tools" not in ollama.requests[-1].body
+    named = {"type": "function", "function": {"name": "get_time"}}
+    router.complete(QUESTION, force_provider="ollama", tools=[*TOOLS, SECOND_TOOL], tool_choice=named)
+    assert ollama.requests[-1].body["tools"] == [SECOND_TOOL]
+    router.complete(QUESTION, force_provider="ollama", tools=[*TOOLS, SECOND_TOOL], tool_choice="auto")
+    assert ollama.requests[-1].body["tools"] == [*TOOLS, SECOND_TOOL]
+
+
+def test_ollama_tool_call_ids_are_unique_within_a_conversation(make_router, ollama):
+    ollama.queue(Reply(tool=("get_weather", ARGS)), Reply(tool=("get_weather", {"city": "Bergen"})))
+    router = make_router(ollama_base_url=ollama.url)
+    first = router.complete(QUESTION, force_provider="ollama", tools=TOOLS)
+    conversation = [*QUESTION, first.to_message()]
+    conversation += [{"role": "tool", "tool_call_id": c.id, "content": "sunny"} for c in first.tool_calls]
+    second = router.complete(conversation, force_provider="ollama", tools=TOOLS)
+    ids = [c.id for c in first.tool_calls + second.tool_calls]
+    assert len(ids) == len(set(ids)) == 2
+
+
+@pytest.mark.parametrize("provider", ["ollama", "claude"])
+def test_a_dict_tool_result_is_sent_as_json(make_router, ollama, anthropic_fake, provider):
+    router = make_router(ollama_base_url=ollama.url, claude_api_key="sk-ant-x", claude_base_url=anthropic_fake.url)
+    result = {"temperature": 21, "sky": "clear", "ok": True}
+    conversation = [
+        *QUESTION,
+        {
+            "role": "assistant",
+            "content": "",
+            "tool_calls": [{"id": "c1", "type": "function", "function": {"name": "get_weather", "arguments": "{}"}}],
+        },
+        {"role": "tool", "tool_call_id": "c1", "content": result},
+    ]
+    router.complete(conversation, force_provider=provider, tools=TOOLS)
+    if provider == "ollama":
+        sent = ollama.requests[-1].body["messages"][-1]["content"]
+    else:
+        sent = anthropic_fake.requests[-1].body["messages"][-1]["content"][0]["content"]
+    assert json.loads(sent) == result  # JSON, not Python's repr ("{'temperature': 21, ... True}")
+
+
+# --- issue 9, item 14: OpenAI reasoning models ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("model", "reasoning"),
+    [("o4-mini", True), ("o3", True), ("gpt-5", True), ("gpt-5-mini", True), ("gpt-4o-mini", False)],
+)
+def test_reasoning_models_get_max_completion_tokens_and_no_temperature(make_router, openai_fake, model, reasoning):
+    router = make_router(openai_api_key="sk-openai-x", openai_base_url=openai_fake.url + "/v1", openai_model=model)
+    router.complete(QUESTION, force_provider="openai", max_tokens=123, temperature=0.3)
+    sent = openai_fake.requests[-1].body
+    if reasoning:
+        assert sent["max_completion_tokens"] == 123
+        assert "max_tokens" not in sent and "temperature" not in sent
+    else:
+        assert sent["max_tokens"] == 123 and sent["temperature"] == 0.3
+        assert "max_completion_tokens" not in sent
+
+
+def test_the_reasoning_rule_is_openais_only(make_router, kimi_fake):
+    router = make_router(kimi_api_key="sk-kimi-x", kimi_base_url=kimi_fake.url + "/v1", kimi_model="o3-lookalike")
+    router.complete(QUESTION, force_provider="kimi_k2", max_tokens=50)
+    assert kimi_fake.requests[-1].body["max_tokens"] == 50
+
+
+def test_every_reasoning_model_in_the_price_table_is_recognised():
+    from cortex_client import _defaults
+
+    reasoning = [m for m in _defaults.PRICES if m.startswith(_defaults.REASONING_MODEL_PREFIXES)]
+    assert {"o4-mini", "gpt-5", "gpt-5-mini", "gpt-5-nano"} <= set(reasoning)
