@@ -6,6 +6,8 @@ interleaved, in one run (so machine load hits both alike), reported as medians o
   overhead    LLMRouter.complete vs the bare openai SDK, same loopback fake OpenAI server (overhead dominates)
   failover    answer time when the primary (Ollama) refuses the connection vs the secondary alone
   breaker     time per call while a dead provider's breaker is open vs a chain without that provider
+  first call  a fresh process's first cloud call (SDK import, client built off the event loop) vs the same call
+              warm, in the same process; and the longest event-loop stall during each
 
 Usage: .venv/bin/python -m tests.bench.client_bench [--rounds N]   (exit status 1 if a target fails)
 """
@@ -13,6 +15,7 @@ Usage: .venv/bin/python -m tests.bench.client_bench [--rounds N]   (exit status 
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import subprocess
 import sys
@@ -184,6 +187,66 @@ def bench_breaker(settings: Settings, fake: FakeOpenAI, rounds: int) -> None:
     alone.close()
 
 
+_FIRST_CALL = """
+import asyncio, json, sys, tempfile, time
+from cortex_client import LLMRouter, Settings
+empty = tempfile.mkdtemp()
+settings = Settings.load(environ={}, cwd=empty, home=empty, etc_dir=empty)
+
+async def main():
+    router = LLMRouter(openai_api_key="sk-bench", openai_base_url=sys.argv[1], default_provider="openai",
+                       enable_fallback=False, settings=settings)
+    stall = 0.0
+
+    async def watch():
+        nonlocal stall
+        last = time.perf_counter()
+        while True:
+            await asyncio.sleep(0.005)
+            now = time.perf_counter()
+            stall, last = max(stall, now - last - 0.005), now
+
+    timings = []
+    for _ in range(2):  # the first call, then the same call warm
+        stall = 0.0
+        watcher = asyncio.create_task(watch())
+        await asyncio.sleep(0)
+        began = time.perf_counter()
+        await router.acomplete([{"role": "user", "content": "ping"}])
+        timings.append((time.perf_counter() - began, stall))
+        watcher.cancel()
+    await router.aclose()
+    print(json.dumps(timings))
+
+asyncio.run(main())
+"""
+
+
+def bench_first_call(fake: FakeOpenAI, rounds: int) -> None:
+    cold: list[tuple[float, float]] = []
+    warm: list[tuple[float, float]] = []
+    for _ in range(rounds):  # each fresh process gives one adjacent (first, warm) pair
+        out = subprocess.run(
+            [sys.executable, "-c", _FIRST_CALL, fake.url + "/v1"], check=True, capture_output=True, text=True
+        ).stdout
+        first, second = json.loads(out)
+        cold.append(first)
+        warm.append(second)
+    t_cold = statistics.median(c[0] for c in cold)
+    t_warm = statistics.median(w[0] for w in warm)
+    ratio = statistics.median(c[0] / w[0] for c, w in zip(cold, warm, strict=True))
+    stall_cold = statistics.median(c[1] for c in cold)
+    stall_warm = statistics.median(w[1] for w in warm)
+    target(
+        "a process's first cloud call stalls its event loop <= 100 ms (the SDK import runs off the loop)",
+        f"first call {t_cold * 1000:.0f} ms vs warm {t_warm * 1000:.1f} ms = {ratio:.0f}x (the SDK import and "
+        f"client); longest loop stall {stall_cold * 1000:.1f} ms during the first call (worst process "
+        f"{max(c[1] for c in cold) * 1000:.1f} ms), {stall_warm * 1000:.1f} ms warm ({rounds} fresh processes, "
+        "medians over pairs)",
+        stall_cold <= 0.100,
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--rounds", type=int, default=300, help="calls per side for the per-call benchmarks")
@@ -198,6 +261,7 @@ def main(argv: list[str] | None = None) -> int:
         bench_overhead(settings, fake, args.rounds)
         bench_failover(settings, fake, max(args.rounds // 6, 10))
         bench_breaker(settings, fake, args.rounds)
+        bench_first_call(fake, max(args.rounds // 30, 5))
     finally:
         fake.close()
     failed = [name for name, _, ok in results if not ok]
