@@ -106,6 +106,20 @@ pytest_random() {
   .venv/bin/pytest -q -p no:cacheprovider --random-order-seed="$seed" --ignore=tests/e2e
 }
 
+# The client suite once more with the oldest cloud SDKs pyproject's `cloud` extra allows (anthropic 0.x sends
+# x-api-key, openai 1.x uses httpx rather than httpx2): what a user with an older pinned SDK runs.
+oldest_sdks() {
+  local target=.cache/oldest-sdks pins
+  pins=$(.venv/bin/python -c 'import tomllib; print(*(d.replace(">=", "==") for d in tomllib.load(open("pyproject.toml", "rb"))["project"]["optional-dependencies"]["cloud"]))')
+  if [ "$(cat "$target/.pins" 2>/dev/null)" != "$pins" ]; then
+    rm -rf "$target"
+    # shellcheck disable=SC2086 # one argument per pin
+    .venv/bin/pip install -q --no-deps --target "$target" $pins && echo "$pins" >"$target/.pins" || return 1
+  fi
+  echo "SDKs: $pins"
+  PYTHONPATH="$target" .venv/bin/pytest -q -p no:cacheprovider tests/client
+}
+
 # Host problems make every later stage meaningless: stop there.
 stage "host (podman, packages)" tests/harness/prepare_host.sh || exit 1
 
@@ -143,6 +157,7 @@ stage "lint" lint
 stage "wheel (fresh venv, wheel only)" tests/harness/check_wheel.sh
 stage "pytest (random order)" pytest_random
 stage "pytest (each file alone)" pytest_isolated
+stage "pytest client (oldest SDK pins)" oldest_sdks
 stage "systemd base images" await images
 stage "molecule (side by side)" molecule_scenarios
 stage "llama.cpp + Gemma GGUF" llama
