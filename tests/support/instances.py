@@ -119,10 +119,17 @@ class RoleRun:
 
 
 def apply_role(
-    instance: str, *, role: str = "ollama", tasks: str = "main", check: bool = False, tags: str = "", **role_vars: Any
+    instance: str,
+    *,
+    role: str = "ollama",
+    tasks: str = "main",
+    check: bool = False,
+    diff: bool = False,
+    tags: str = "",
+    **role_vars: Any,
 ) -> RoleRun:
-    """Run molecule/shared/apply_role.yml (one role's tasks/<tasks>.yml; --check, --tags if asked) against one
-    instance, role variables as extra vars."""
+    """Run molecule/shared/apply_role.yml (one role's tasks/<tasks>.yml; --check, --diff, --tags if asked) against
+    one instance, role variables as extra vars."""
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
         json.dump(role_vars, f)
     env = {
@@ -145,6 +152,7 @@ def apply_role(
         "-e",
         f"apply_role_tasks={tasks}",
         *(["--check"] if check else []),
+        *(["--diff"] if diff else []),
         *(["--tags", tags] if tags else []),
         str(APPLY_PLAYBOOK),
     ]

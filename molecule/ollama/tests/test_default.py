@@ -208,6 +208,35 @@ def test_settings_reach_the_server_and_revert() -> None:
     assert host.api("/api/version") == {"version": VERSION}
 
 
+def test_secret_settings_stay_in_a_root_only_file_and_out_of_every_output() -> None:
+    host = Instance(instance_names()[0])
+    password, token = "Pr0xy-Pa55-w0rd", "tok-0123456789abcdef"
+    proxy = f"http://ops:{password}@proxy.example.internal:3128"
+    settings = {"ollama_https_proxy": proxy, "ollama_extra_env": {"REGISTRY_TOKEN": token, "OLLAMA_DEBUG": "1"}}
+    try:
+        run = apply_role(host.name, ollama_version=VERSION, diff=True, **settings)
+        assert run.rc == 0, run
+        dropin = host.sh("cat /etc/systemd/system/ollama.service.d/10-cortex.conf")
+        shown = host.unit("Environment")  # what any local user can read with systemctl show
+        for text in (run.output, dropin, shown):
+            assert password not in text
+            assert token not in text
+        assert "EnvironmentFile=/etc/ollama/secrets.env" in dropin
+        assert "OLLAMA_DEBUG=1" in shown  # not a secret: stays in the drop-in
+        assert stat(host, "/etc/ollama/secrets.env") == "root root 600"
+        assert stat(host, "/etc/ollama") == "root root 700"
+        environ = host.sh(f"tr '\\0' '\\n' < /proc/{host.unit('MainPID')}/environ").splitlines()
+        assert f"HTTPS_PROXY={proxy}" in environ  # the server itself gets them
+        assert f"REGISTRY_TOKEN={token}" in environ
+        again = apply_role(host.name, ollama_version=VERSION, **settings)
+        assert again.stats.get("changed", 0) == 0, again
+    finally:
+        restore = apply_role(host.name, ollama_version=VERSION)
+    assert restore.rc == 0, restore
+    assert not host.host.file("/etc/ollama/secrets.env").exists
+    assert "EnvironmentFile" not in host.sh("cat /etc/systemd/system/ollama.service.d/10-cortex.conf")
+
+
 def test_override_conf_wins_and_survives_a_rerun() -> None:
     host = Instance(instance_names()[0])
     override = "/etc/systemd/system/ollama.service.d/override.conf"
