@@ -610,3 +610,39 @@ def test_serve_starts_with_origins_the_library_accepts(ollama_bin: Path, tmp_pat
     d = Double(ollama_bin, tmp_path / "home", {"OLLAMA_ORIGINS": origins})
     assert d.http.get("/api/version").status_code == 200
     assert d.stop() == 0
+
+
+# --- Ollama's DNS-rebinding guard (allowedHostsMiddleware): the Host header a loopback-bound server accepts ------
+
+
+@pytest.mark.parametrize(
+    ("host", "status"),
+    [
+        ("127.0.0.1:11434", 200),
+        ("localhost", 200),
+        ("[::1]:11434", 200),
+        ("10.1.2.3:11434", 200),  # private
+        ("0.0.0.0", 200),  # unspecified
+        ("gpu-01.internal", 200),
+        ("ollama.local:11434", 200),
+        ("llm.example.com", 403),  # what a reverse proxy passes on unless told otherwise
+        ("8.8.8.8", 403),  # a public address that is not this host's
+    ],
+)
+def test_a_loopback_bound_double_checks_the_host_header_like_ollama(
+    tmp_path: Path, registry: Path, host: str, status: int
+) -> None:
+    server = InProcessDouble(tmp_path / "models", registry)
+    try:
+        response = server.http.get("/api/version", headers={"Host": host})
+    finally:
+        server.stop()
+    assert response.status_code == status
+    if status == 403:
+        assert response.content == b""
+
+
+def test_the_host_check_is_off_for_a_server_bound_beyond_loopback() -> None:
+    assert double.host_allowed("0.0.0.0", "llm.example.com")
+    assert not double.host_allowed("127.0.0.1", "llm.example.com")
+    assert double.host_allowed("127.0.0.1", double.socket.gethostname())

@@ -31,6 +31,7 @@ import datetime
 import hashlib
 import http.client
 import http.server
+import ipaddress
 import json
 import os
 import re
@@ -397,6 +398,55 @@ CORS_SCHEMES = (
 )
 
 
+def split_host_port(value: str) -> str:
+    """The host part of a Host header as Go's net.SplitHostPort gives it; the whole value when that fails."""
+    bracketed = re.match(r"^\[([^\]]*)\]:[0-9]*$", value)
+    if bracketed:
+        return bracketed.group(1)
+    if value.count(":") == 1 and not value.startswith("["):
+        return value.split(":", 1)[0]
+    return value
+
+
+def interface_addresses() -> set[str]:
+    """This host's addresses, as Go's net.Interfaces() finds them: over an AF_NETLINK socket. Inside the unit's
+    sandbox (RestrictAddressFamilies without AF_NETLINK) that socket is refused, and Go finds none."""
+    try:
+        socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, 0).close()  # NETLINK_ROUTE
+    except OSError:
+        return set()
+    found: set[str] = set()
+    with contextlib.suppress(OSError):
+        trie = Path("/proc/net/fib_trie").read_text().splitlines()
+        found |= {trie[i - 1].split()[-1] for i, line in enumerate(trie) if "/32 host LOCAL" in line and i > 0}
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/net/if_inet6").read_text().splitlines():
+            found.add(str(ipaddress.ip_address(int(line.split()[0], 16))))
+    return found
+
+
+def host_allowed(bound: str, host_header: str) -> bool:
+    """Ollama's allowedHostsMiddleware (server/routes.go): a server bound to loopback answers only requests whose Host
+    is a loopback/private/unspecified IP, one of this host's addresses, localhost, its own name, or *.localhost,
+    *.local, *.internal; its DNS-rebinding guard. A server bound elsewhere does not check."""
+    try:
+        if not ipaddress.ip_address(bound).is_loopback:
+            return True
+    except ValueError:
+        return True
+    host = split_host_port(host_header)
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        ip = None
+    if ip is not None and (ip.is_loopback or ip.is_private or ip.is_unspecified or host in interface_addresses()):
+        return True
+    host = host.lower()
+    if host in ("", "localhost") or host == socket.gethostname().lower():
+        return True
+    return host.endswith((".localhost", ".local", ".internal"))
+
+
 def allowed_origins() -> list[str]:
     """OLLAMA_ORIGINS split on commas (not trimmed), then the server's own defaults (envconfig.AllowedOrigins)."""
     origins = env("OLLAMA_ORIGINS").split(",") if env("OLLAMA_ORIGINS") else []
@@ -515,6 +565,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
     def dispatch(self) -> None:
         self._body_read = False
+        if not host_allowed(self.server.server_address[0], self.headers.get("Host", "")):
+            self.close_connection = True  # its body, if any, is not read
+            self.send_bytes(403, b"", "text/plain")  # gin's AbortWithStatus: no body
+            return
         path = self.path.split("?", 1)[0]
         routes = {
             "/": {"GET": self.root, "HEAD": self.root},
