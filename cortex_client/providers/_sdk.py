@@ -72,6 +72,11 @@ class SDKProvider(Provider):
     @abc.abstractmethod
     def _stream_state(self, endpoint: Endpoint, request: ChatRequest) -> StreamState: ...
 
+    def _call_errors(self) -> tuple[type[Exception], ...]:
+        """What a call may raise that is the provider's doing: the SDK's errors, and the ValueError of its json.loads
+        on a 200 body that is not JSON."""
+        return (*self._sdk_errors(), ValueError)
+
     # --- errors ---------------------------------------------------------------------------------------------
     def _error(self, exc: Exception, endpoint: Endpoint, *, in_stream: bool = False) -> ProviderError:
         status = getattr(exc, "status_code", None)
@@ -87,7 +92,7 @@ class SDKProvider(Provider):
             return self.error(f"stream failed: {type(exc).__name__}: {exc}", ErrorKind.STREAM, endpoint)
         if kind is None and (status == 200 or isinstance(exc, ValueError) or "Validation" in type(exc).__name__):
             # A 200 the SDK could not read as an answer (HTML from a proxy, truncated JSON).
-            return self.error(f"malformed answer: {type(exc).__name__}: {exc}", ErrorKind.SERVER, endpoint, status=200)
+            return self.malformed(f"{type(exc).__name__}: {exc}", endpoint)
         fallback = ErrorKind.TIMEOUT if "Timeout" in type(exc).__name__ else ErrorKind.UNKNOWN
         return self.error(f"{type(exc).__name__}: {exc}", kind or fallback, endpoint)
 
@@ -106,10 +111,8 @@ class SDKProvider(Provider):
         client = self._sync_client(endpoint)
         try:
             client.models.list(timeout=timeout)
-        except self._sdk_errors() as exc:
+        except self._call_errors() as exc:
             raise self._error(exc, endpoint) from None
-        except ValueError as exc:
-            raise self.malformed(f"{type(exc).__name__}: {exc}", endpoint) from None
 
     # --- calls ----------------------------------------------------------------------------------------------
     def complete(self, request: ChatRequest, endpoint: Endpoint, budget: float) -> LLMResponse:
@@ -117,10 +120,8 @@ class SDKProvider(Provider):
         params = self._params(request, budget, False)
         try:
             answer = create(**params)
-        except self._sdk_errors() as exc:
+        except self._call_errors() as exc:
             raise self._error(exc, endpoint) from exc
-        except ValueError as exc:  # the SDK's json.loads of a 200 body that is not JSON
-            raise self.malformed(f"{type(exc).__name__}: {exc}", endpoint) from None
         return self._answer(answer, request, endpoint)
 
     async def acomplete(self, request: ChatRequest, endpoint: Endpoint, budget: float) -> LLMResponse:
@@ -128,10 +129,8 @@ class SDKProvider(Provider):
         params = self._params(request, budget, False)
         try:
             answer = await create(**params)
-        except self._sdk_errors() as exc:
+        except self._call_errors() as exc:
             raise self._error(exc, endpoint) from exc
-        except ValueError as exc:  # the SDK's json.loads of a 200 body that is not JSON
-            raise self.malformed(f"{type(exc).__name__}: {exc}", endpoint) from None
         return self._answer(answer, request, endpoint)
 
     def stream(self, request: ChatRequest, endpoint: Endpoint, budget: float) -> Iterator[StreamItem]:

@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 
 from cortex_client import LLMProvider, LLMRouter, LocalOnlyViolation, Settings
-from cortex_client._registry import SPECS
 from cortex_client.providers.openai_compat import OpenAIProvider
 from tests.support.fakes import ConnectionRecorder, FakeAnthropic, FakeOpenAI, Reply
 
@@ -161,10 +160,3 @@ def test_local_only_refuses_a_cloud_host_as_the_ollama_endpoint(isolated, url):
 def test_without_local_only_ollama_com_is_an_allowed_endpoint(isolated):
     router = LLMRouter(settings=isolated.merged({"OLLAMA_BASE_URL": "https://ollama.com"}))
     assert router.ollama.pool.endpoints[0].url == "https://ollama.com"
-
-
-def test_the_cloud_hosts_come_from_the_registry():
-    from cortex_client._registry import CLOUD_HOSTS
-
-    for kind in (LLMProvider.CLAUDE, LLMProvider.KIMI_K2, LLMProvider.OPENAI):
-        assert SPECS[kind].default_base_url.split("/")[2] in CLOUD_HOSTS
