@@ -9,6 +9,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tarfile
@@ -65,7 +66,13 @@ class Double:
     def __init__(self, binary: Path, home: Path, env: dict[str, str]) -> None:
         self.binary, self.home = binary, home
         self.port = free_port()
-        self.env = {"PATH": os.environ["PATH"], "HOME": str(home), "OLLAMA_HOST": f"127.0.0.1:{self.port}", **env}
+        self.env = {
+            "PATH": os.environ["PATH"],
+            "HOME": str(home),
+            "OLLAMA_HOST": f"127.0.0.1:{self.port}",
+            "OLLAMA_DOUBLE_DISCOVERY_MS": "0",
+            **env,
+        }
         self.url = f"http://127.0.0.1:{self.port}"
         self.proc = subprocess.Popen(
             [str(binary), "serve"], env=self.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
@@ -121,41 +128,55 @@ def api(registry: Path, tmp_path: Path) -> Iterator[InProcess]:
 
 
 def test_archive_format_follows_version(releases: Path) -> None:
-    assert sorted(p.name for p in (releases / OLD).iterdir()) == [
-        "ollama-linux-amd64.tgz",
-        "ollama-linux-arm64.tgz",
-        "sha256sum.txt",
-    ]
-    assert sorted(p.name for p in (releases / NEW).iterdir()) == [
-        "ollama-linux-amd64.tar.zst",
-        "ollama-linux-arm64.tar.zst",
-        "sha256sum.txt",
-    ]
+    def names(version: str, ext: str) -> list[str]:
+        return [
+            f"ollama-linux-amd64-rocm.{ext}",
+            f"ollama-linux-amd64.{ext}",
+            f"ollama-linux-arm64-jetpack5.{ext}",
+            f"ollama-linux-arm64-jetpack6.{ext}",
+            f"ollama-linux-arm64.{ext}",
+            "sha256sum.txt",
+        ]
+
+    assert sorted(p.name for p in (releases / OLD).iterdir()) == names(OLD, "tgz")
+    assert sorted(p.name for p in (releases / NEW).iterdir()) == names(NEW, "tar.zst")
     assert (releases / OLD / "ollama-linux-amd64.tgz").read_bytes()[:2] == b"\x1f\x8b"  # gzip
     assert (releases / NEW / "ollama-linux-amd64.tar.zst").read_bytes()[:4] == b"\x28\xb5\x2f\xfd"  # zstd
     assert builder.archive_name("0.13.99", "amd64").endswith(".tgz")
     assert builder.archive_name("0.14.0", "amd64").endswith(".tar.zst")
-    assert builder.archive_name("0.14.0-rc2", "amd64").endswith(".tar.zst")
+    assert builder.archive_name("0.14.0-rc2", "amd64", "rocm") == "ollama-linux-amd64-rocm.tar.zst"
 
 
 @pytest.mark.parametrize(("version", "ext", "cuda"), [(OLD, "tgz", "cuda_v12"), (NEW, "tar.zst", "cuda_v13")])
 def test_archive_layout_owners_and_modes(releases: Path, version: str, ext: str, cuda: str) -> None:
+    """As Ollama's release workflow packs it: `tar c -T list --owner 0 --group 0` of bin/ollama and lib/ollama/*."""
     entries = members(releases / version / f"ollama-linux-amd64.{ext}")
-    assert {"./bin/ollama", "./lib/ollama/libggml-base.so", f"./lib/ollama/{cuda}/libggml-cuda.so"} <= set(entries)
+    assert {"bin/ollama", "lib/ollama/libggml-base.so", f"lib/ollama/{cuda}/libggml-cuda.so"} <= set(entries)
+    assert not any(name.startswith("./") for name in entries)
+    assert not {"bin", "lib", "lib/ollama"} & {name.rstrip("/") for name in entries}  # tar makes them
     assert not any(("cuda_v13" if cuda == "cuda_v12" else "cuda_v12") in name for name in entries)
     for m in entries.values():
         assert (m.uid, m.gid, m.uname, m.gname) == (0, 0, "root", "root"), m.name
         assert m.mtime == builder.MTIME
-    assert entries["./bin/ollama"].mode == 0o755
-    assert entries["./lib/ollama/libggml-base.so"].mode == 0o644
+    assert entries["bin/ollama"].mode == 0o755
+    base = entries["lib/ollama/libggml-base.so"]
+    assert base.issym() and base.linkname == "libggml-base.so.0.0.0"
+    assert entries["lib/ollama/libggml-base.so.0.0.0"].isfile() and entries["lib/ollama/libggml-base.so.0.0.0"].mode == 0o644
+    assert entries[f"lib/ollama/{cuda}/libcublas.so.12"].linkname == "libcublas.so.12.8.4"
+
+
+@pytest.mark.parametrize(("arch", "addon", "backend"), [("amd64", "rocm", "rocm_v7"), ("arm64", "jetpack6", "cuda_jetpack6")])
+def test_gpu_addons_hold_only_their_backend(releases: Path, arch: str, addon: str, backend: str) -> None:
+    entries = members(releases / NEW / f"ollama-linux-{arch}-{addon}.tar.zst")
+    assert entries and all(name.startswith(f"lib/ollama/{backend}") for name in entries), sorted(entries)
 
 
 def test_binary_and_libraries_carry_the_version(releases: Path, tmp_path: Path) -> None:
     binary = extract(releases / OLD / "ollama-linux-arm64.tgz", tmp_path / "x")
     assert f'VERSION = "{OLD}"' in binary.read_text()
     assert "TEST DOUBLE" in binary.read_text()
-    libs = list((tmp_path / "x" / "lib" / "ollama").rglob("*.so*"))
-    assert libs and all(f"ollama {OLD} linux-arm64" in p.read_text() for p in libs)
+    libs = [p for p in (tmp_path / "x" / "lib" / "ollama").rglob("*.so*") if not p.is_symlink()]
+    assert libs and all(f"linux-arm64 for ollama {OLD};" in p.read_text() for p in libs)
     assert (tmp_path / "x" / "lib" / "ollama" / "libggml-cpu-arm64.so").is_file()
 
 
@@ -163,9 +184,9 @@ def test_sha256sum_txt_matches_the_real_format(releases: Path) -> None:
     for version, ext in ((OLD, "tgz"), (NEW, "tar.zst")):
         text = (releases / version / "sha256sum.txt").read_text()
         lines = text.splitlines()
-        assert lines == sorted(lines, key=lambda line: line.split()[1]) and len(lines) == 2
+        assert lines == sorted(lines, key=lambda line: line.split()[1]) and len(lines) == 5
         for line in lines:
-            m = re.fullmatch(r"([0-9a-f]{64})  \./(ollama-linux-(amd64|arm64)\." + re.escape(ext) + ")", line)
+            m = re.fullmatch(r"([0-9a-f]{64})  \./(ollama-linux-(amd64|arm64)(-[a-z0-9]+)?\." + re.escape(ext) + ")", line)
             assert m, line
             assert hashlib.sha256((releases / version / m.group(2)).read_bytes()).hexdigest() == m.group(1)
         subprocess.run(["sha256sum", "-c", "--quiet", "sha256sum.txt"], cwd=releases / version, check=True)
@@ -175,12 +196,12 @@ def test_builds_are_reproducible_and_reruns_skip(tmp_path: Path) -> None:
     a, b = tmp_path / "a", tmp_path / "b"
     first = build("--out", str(a), "--versions", OLD, NEW, "--arch", "amd64")
     build("--out", str(b), "--versions", OLD, NEW, "--arch", "amd64")
-    assert first.count("built:") == 2
+    assert first.count("built:") == 4  # main and ROCm add-on, two versions
     for rel in (f"{OLD}/ollama-linux-amd64.tgz", f"{NEW}/ollama-linux-amd64.tar.zst", f"{NEW}/sha256sum.txt"):
         assert (a / rel).read_bytes() == (b / rel).read_bytes(), rel
     stamp = (a / NEW / "ollama-linux-amd64.tar.zst").stat().st_mtime_ns
     again = build("--out", str(a), "--versions", OLD, NEW, "--arch", "amd64")
-    assert again.count("up to date:") == 2 and "built:" not in again
+    assert again.count("up to date:") == 4 and "built:" not in again
     assert (a / NEW / "ollama-linux-amd64.tar.zst").stat().st_mtime_ns == stamp
     (a / NEW / "ollama-linux-amd64.tar.zst").write_bytes(b"corrupt")  # damaged output is rebuilt
     assert "built: " + NEW in build("--out", str(a), "--versions", NEW, "--arch", "amd64")
@@ -575,6 +596,76 @@ def test_serve_stops_cleanly_on_sigterm(server: Double) -> None:
     assert f"Listening on 127.0.0.1:{server.port} (version {NEW})" in (
         server.proc.stderr.read() if server.proc.stderr else ""
     )
+
+
+def serve_briefly(binary: Path, home: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    """`ollama serve` that must exit by itself (a start-up failure); a server that starts is killed after 5 s."""
+    environ = {"PATH": os.environ["PATH"], "HOME": str(home), "OLLAMA_HOST": f"127.0.0.1:{free_port()}", **env}
+    try:
+        return subprocess.run([str(binary), "serve"], env=environ, capture_output=True, text=True, timeout=5)
+    except subprocess.TimeoutExpired as e:
+        raise AssertionError(f"serve kept running: {e.stderr!r}") from None
+
+
+@pytest.mark.parametrize("damage", ["no lib/ollama", "another release's lib/ollama"])
+def test_serve_refuses_to_start_without_its_own_libraries(releases: Path, tmp_path: Path, damage: str) -> None:
+    binary = extract(releases / NEW / "ollama-linux-amd64.tar.zst", tmp_path / "usr")
+    shutil.rmtree(tmp_path / "usr" / "lib" / "ollama")
+    if damage != "no lib/ollama":
+        extract(releases / OLD / "ollama-linux-amd64.tgz", tmp_path / "old")
+        shutil.copytree(tmp_path / "old" / "lib" / "ollama", tmp_path / "usr" / "lib" / "ollama", symlinks=True)
+
+    proc = serve_briefly(binary, tmp_path / "home")
+
+    assert proc.returncode == 1
+    assert "Error: unable to load the backends" in proc.stderr
+    assert ("belongs to another release" if damage != "no lib/ollama" else "is missing") in proc.stderr
+
+
+def test_serve_finds_its_libraries_through_symlinks_and_lists_addon_backends(releases: Path, tmp_path: Path) -> None:
+    """Like ml/path.go: the executable's symlinks are resolved before looking for ../lib/ollama, so a bin/ollama
+    that links into a versioned release directory finds that release's libraries (and add-ons unpacked there)."""
+    release = tmp_path / "releases" / "v1"
+    extract(releases / NEW / "ollama-linux-amd64.tar.zst", release)
+    with read_archive(releases / NEW / "ollama-linux-amd64-rocm.tar.zst") as tar:
+        tar.extractall(release, filter="tar")
+    (tmp_path / "releases" / "current").symlink_to("v1")
+    (tmp_path / "bin").mkdir()
+    (tmp_path / "bin" / "ollama").symlink_to("../releases/current/bin/ollama")
+    server = Double(tmp_path / "bin" / "ollama", tmp_path / "home", {})
+    try:
+        assert server.http.get("/api/version").json() == {"version": NEW}
+    finally:
+        assert server.stop() == 0
+    log = server.proc.stderr.read() if server.proc.stderr else ""
+    assert "backends=cuda_v13,rocm_v7" in log
+
+
+def test_serve_listens_before_it_answers_while_it_discovers_gpus(ollama_bin: Path, tmp_path: Path) -> None:
+    """The port accepts connections before the API answers: a readiness check must wait for an answer."""
+    port = free_port()
+    environ = {"PATH": os.environ["PATH"], "HOME": str(tmp_path), "OLLAMA_HOST": f"127.0.0.1:{port}"}
+    proc = subprocess.Popen(
+        [str(ollama_bin), "serve"], env={**environ, "OLLAMA_DOUBLE_DISCOVERY_MS": "1500"}, stderr=subprocess.PIPE
+    )
+    try:
+        deadline = time.monotonic() + 5
+        while True:
+            try:
+                sock = socket.create_connection(("127.0.0.1", port), timeout=1)
+                break
+            except OSError:
+                assert time.monotonic() < deadline and proc.poll() is None
+                time.sleep(0.02)
+        connected = time.monotonic()
+        with sock, httpx.Client(timeout=10) as http:
+            answer = http.get(f"http://127.0.0.1:{port}/api/version")
+            waited = time.monotonic() - connected
+        assert answer.status_code == 200
+        assert waited > 0.5, waited  # the answer came only after discovery
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=10)
 
 
 @pytest.mark.parametrize(

@@ -1,13 +1,17 @@
 #!/usr/bin/env python3
 """Build Ollama release archives whose `bin/ollama` is the TEST DOUBLE (ollama_double.py); a local registry.
 
-Layout per version, like the real GitHub releases (research/provisioning.md §1.1):
-  OUT/<version>/ollama-linux-<arch>.tgz       versions below 0.14.0 (gzip)
-  OUT/<version>/ollama-linux-<arch>.tar.zst   versions from 0.14.0 (zstd; needs the `zstd` command)
-  OUT/<version>/sha256sum.txt                 `<hex>  ./ollama-linux-<arch>.<ext>` lines
-Each archive holds `./bin/ollama` (0755) and `./lib/ollama/...`, entries owned 0:0 with fixed mtimes, so two
-builds give the same bytes. Library names differ by version (cuda_v12 before 0.14.0, cuda_v13 after) and every
-file names its version, so a test can tell whether an upgrade wiped the old `lib/ollama`.
+Layout per version, like the real GitHub releases (research/provisioning.md §1.1; Ollama's release workflow):
+  OUT/<version>/ollama-linux-<arch>[-<addon>].tgz       versions below 0.14.0 (gzip)
+  OUT/<version>/ollama-linux-<arch>[-<addon>].tar.zst   versions from 0.14.0 (zstd; needs the `zstd` command)
+  OUT/<version>/sha256sum.txt                            `<hex>  ./<archive>` lines
+The main archive holds `bin/ollama` (0755) and `lib/ollama/...`; the GPU add-ons (`-rocm` for amd64,
+`-jetpack5`/`-jetpack6` for arm64) only their backend directory under `lib/ollama`, unpacked into the same tree.
+As the release workflow packs them (`tar c -T list --owner 0 --group 0`): names without `./`, no entries for
+`bin/`, `lib/` or `lib/ollama/` (tar makes them), entries owned 0:0 with fixed mtimes (two builds give the same
+bytes), and libraries as a real file with `.so.N` and `.so` symlinks to it. Library names differ by version
+(cuda_v12 before 0.14.0, cuda_v13 after) and every file names its version, so a test can tell whether an upgrade
+wiped the old `lib/ollama`, and the double refuses to start beside another version's libraries.
 
 `--registry DIR` writes a tiny model registry in the model-store layout (manifests/ + blobs/) that the
 double's `pull` reads through OLLAMA_DOUBLE_REGISTRY. Outputs that are already up to date are left alone.
@@ -49,9 +53,13 @@ def parse_version(text: str) -> tuple[int, int, int]:
     return major, minor, patch
 
 
-def archive_name(version: str, arch: str) -> str:
+# Add-on archives per arch: the GPU backends install.sh adds on AMD (ROCm) and Jetson (JetPack) hosts.
+ADDONS = {"amd64": ["rocm"], "arm64": ["jetpack5", "jetpack6"]}
+
+
+def archive_name(version: str, arch: str, addon: str = "") -> str:
     ext = "tar.zst" if parse_version(version) >= ZSTD_FROM else "tgz"
-    return f"ollama-linux-{arch}.{ext}"
+    return f"ollama-linux-{arch}{f'-{addon}' if addon else ''}.{ext}"
 
 
 def double_binary(version: str) -> bytes:
@@ -62,29 +70,47 @@ def double_binary(version: str) -> bytes:
     return source.replace(marker, f'VERSION = "{version}"').encode()
 
 
-def library_files(version: str, arch: str) -> dict[str, bytes]:
-    cpu = "x64" if arch == "amd64" else "arm64"
-    cuda = "cuda_v13" if parse_version(version) >= ZSTD_FROM else "cuda_v12"
-    names = ["libggml-base.so", f"libggml-cpu-{cpu}.so", f"{cuda}/libggml-cuda.so", f"{cuda}/libcublas.so.12"]
-    return {
-        name: f"TEST DOUBLE library {name} for ollama {version} linux-{arch}; not a real library\n".encode()
-        for name in names
-    }
+def library_files(version: str, arch: str, addon: str = "") -> dict[str, bytes]:
+    """Real library files (named with their full .so.X.Y.Z version) under lib/ollama, by relative path."""
+    if addon:
+        backend = {"rocm": "rocm_v7", "jetpack5": "cuda_jetpack5", "jetpack6": "cuda_jetpack6"}[addon]
+        names = [f"{backend}/libggml-{'hip' if addon == 'rocm' else 'cuda'}.so"]
+    else:
+        cpu = "x64" if arch == "amd64" else "arm64"
+        cuda = "cuda_v13" if parse_version(version) >= ZSTD_FROM else "cuda_v12"
+        names = [
+            f"{double.GGML_BASE}.0.0.0",
+            f"libggml-cpu-{cpu}.so",
+            f"{cuda}/libggml-cuda.so",
+            f"{cuda}/libcublas.so.12.8.4",
+        ]
+    return {name: double.library_text(version, f"{name} linux-{arch}").encode() for name in names}
 
 
-def tar_bytes(version: str, arch: str) -> bytes:
-    """The uncompressed archive: `tar cf - .` of bin/ + lib/ollama/, as the release build does."""
-    entries: list[tuple[str, bytes | None, int]] = [
-        (".", None, 0o755),
-        ("./bin", None, 0o755),
-        ("./bin/ollama", double_binary(version), 0o755),
-        ("./lib", None, 0o755),
-        ("./lib/ollama", None, 0o755),
-    ]
-    files = library_files(version, arch)
-    for subdir in sorted({name.rpartition("/")[0] for name in files if "/" in name}):
-        entries.append((f"./lib/ollama/{subdir}", None, 0o755))
-    entries += [(f"./lib/ollama/{name}", data, 0o644) for name, data in sorted(files.items())]
+def library_links(files: dict[str, bytes]) -> dict[str, str]:
+    """`.so.N` and `.so` symlinks to each versioned library (libfoo.so.12.8.4: libfoo.so.12, libfoo.so)."""
+    links = {}
+    for name in files:
+        stem, _, numbers = name.partition(".so.")
+        if not numbers:
+            continue
+        target = name.rpartition("/")[2]
+        links[f"{stem}.so.{numbers.split('.')[0]}"] = target
+        links[f"{stem}.so"] = target
+    return links
+
+
+def tar_bytes(version: str, arch: str, addon: str = "") -> bytes:
+    """The uncompressed archive, as the release workflow writes it (see the module docstring)."""
+    entries: list[tuple[str, bytes | str | None, int]] = []
+    if not addon:
+        entries.append(("bin/ollama", double_binary(version), 0o755))
+    files = library_files(version, arch, addon)
+    links = library_links(files)
+    for subdir in sorted({name.rpartition("/")[0] for name in [*files, *links] if "/" in name}):
+        entries.append((f"lib/ollama/{subdir}", None, 0o755))
+    entries += [(f"lib/ollama/{name}", data, 0o644) for name, data in sorted(files.items())]
+    entries += [(f"lib/ollama/{name}", target, 0o777) for name, target in sorted(links.items())]
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w", format=tarfile.USTAR_FORMAT) as tar:
         for name, data, mode in entries:
@@ -94,6 +120,9 @@ def tar_bytes(version: str, arch: str) -> bytes:
             info.uname = info.gname = "root"
             if data is None:
                 info.type = tarfile.DIRTYPE
+                tar.addfile(info)
+            elif isinstance(data, str):
+                info.type, info.linkname = tarfile.SYMTYPE, data
                 tar.addfile(info)
             else:
                 info.size = len(data)
@@ -135,22 +164,23 @@ def write_if_changed(path: Path, data: bytes) -> bool:
 
 
 def build_release(out: Path, version: str, arches: list[str]) -> list[str]:
-    """Write one version's archives and sha256sum.txt; return a line per archive saying what happened."""
+    """Write one version's archives (main and add-ons) and sha256sum.txt; a line per archive saying what happened."""
     vdir = out / version
     vdir.mkdir(parents=True, exist_ok=True)
     report, sums = [], []
     for arch in arches:
-        name = archive_name(version, arch)
-        path = vdir / name
-        tar = tar_bytes(version, arch)
-        if up_to_date(path, tar):
-            state = "up to date"
-        else:
-            write_if_changed(path, compress(tar, name))
-            state = "built"
-        digest = hashlib.sha256(path.read_bytes()).hexdigest()
-        sums.append(f"{digest}  ./{name}\n")
-        report.append(f"{state}: {version}/{name} sha256 {digest}")
+        for addon in ["", *ADDONS[arch]]:
+            name = archive_name(version, arch, addon)
+            path = vdir / name
+            tar = tar_bytes(version, arch, addon)
+            if up_to_date(path, tar):
+                state = "up to date"
+            else:
+                write_if_changed(path, compress(tar, name))
+                state = "built"
+            digest = hashlib.sha256(path.read_bytes()).hexdigest()
+            sums.append(f"{digest}  ./{name}\n")
+            report.append(f"{state}: {version}/{name} sha256 {digest}")
     write_if_changed(vdir / "sha256sum.txt", "".join(sorted(sums, key=lambda s: s.split()[1])).encode())
     return report
 

@@ -19,6 +19,13 @@ Knobs that exist only in the double (the real binary has no such variables):
   OLLAMA_DOUBLE_REGISTRY        directory laid out like a model store that `pull` copies from (no network)
   OLLAMA_DOUBLE_LOAD_DELAY_MS   simulated cold-start time when a model is first loaded (default 0)
   OLLAMA_DOUBLE_TOKEN_DELAY_MS  simulated time per generated token (default 0)
+  OLLAMA_DOUBLE_DISCOVERY_MS    time `serve` spends on GPU discovery after binding, before it answers (default
+                                500: like the real server, the port accepts connections a moment before the API
+                                responds, so a readiness check must wait for an answer, not for the port)
+
+A released double (`build_double_releases.py` sets VERSION) also checks its libraries the way the real binary
+finds them (ml/path.go): `<dir of the resolved executable>/../lib/ollama`. `serve` exits with an error when that
+holds no libggml-base.so of its own version, where a real server would start without working backends.
 
 Standard library only: it runs under python3 3.10-3.13 in minimal Debian and Ubuntu containers.
 """
@@ -351,6 +358,41 @@ def client_base_url() -> str:
     if ":" in host:
         host = f"[{host}]"
     return f"{scheme}://{host}:{port}"
+
+
+# --- libraries (ml/path.go) -----------------------------------------------------------------------------
+
+GGML_BASE = "libggml-base.so"
+
+
+def library_text(version: str, label: str) -> str:
+    """The content of the double's stand-in library files (build_double_releases.py writes them)."""
+    return f"TEST DOUBLE library {label} for ollama {version}; not a real library\n"
+
+
+def lib_ollama_path() -> Path:
+    """LibOllamaPath on Linux: next to the executable, symlinks resolved (bin/../lib/ollama, then bin/lib/ollama)."""
+    exe_dir = Path(os.path.realpath(sys.argv[0] if sys.argv[0] else __file__)).parent
+    candidates = [exe_dir.parent / "lib" / "ollama", exe_dir / "lib" / "ollama"]
+    return next((c for c in candidates if c.is_dir()), exe_dir)
+
+
+def check_libraries(lib_dir: Path) -> str:
+    """An error when lib_dir lacks this version's base library (stale or missing lib/ollama), else ""."""
+    try:
+        text = (lib_dir / GGML_BASE).read_text()
+    except OSError as e:
+        return f"no {GGML_BASE} in {lib_dir} ({os_error_text(e)}): lib/ollama of this release is missing"
+    if f" for ollama {version()};" not in text:
+        return f"{lib_dir / GGML_BASE} belongs to another release ({text.strip()}); this binary is {version()}"
+    return ""
+
+
+def backends(lib_dir: Path) -> list[str]:
+    """The GPU backend directories a release (and its add-ons) put under lib/ollama: cuda_v13, rocm_v7, ..."""
+    with contextlib.suppress(OSError):
+        return sorted(p.name for p in lib_dir.iterdir() if p.is_dir())
+    return []
 
 
 def models_dir() -> Path:
@@ -1220,12 +1262,19 @@ def serve(_args: list[str]) -> int:
     if panic:  # the real server panics while building its routes, before it listens: exit status 2
         print(f"panic: {panic}\n\ngoroutine 1 [running]:\ngithub.com/gin-contrib/cors.newCors(...)", file=sys.stderr)
         return 2
+    lib_dir = lib_ollama_path()
+    problem = check_libraries(lib_dir) if version() != "0.0.0" else ""  # a source checkout has no lib/ollama
+    if problem:
+        print(f"Error: unable to load the backends: {problem}", file=sys.stderr)
+        return 1
     try:
         httpd = Server((host, port), store, registry)
     except OSError as e:
         print(f"Error: listen tcp {host}:{port}: bind: {os_error_text(e)}", file=sys.stderr)
         return 1
     log("INFO", f"Listening on {host}:{httpd.server_address[1]} (version {version()})")
+    log("INFO", "discovering available GPUs...", backends=",".join(backends(lib_dir)) or "none")
+    time.sleep(int(env("OLLAMA_DOUBLE_DISCOVERY_MS") or 500) / 1000)  # bound and listening, not yet answering
     log("INFO", "inference compute", id="cpu", library="cpu", name="cpu", description="test double: no GPU")
 
     def stop(_signum: int, _frame: Any) -> None:
