@@ -4,28 +4,17 @@ fallback). The filters are the code the role runs; recordings from real hosts li
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
 
-from tests.support.archives import REPO
+from tests.support.filters import role_filters
 
 DATA = Path(__file__).parent / "data" / "nvidia"
 
 
-def _load() -> ModuleType:
-    path = REPO / "roles/nvidia_driver/filter_plugins/nvidia_driver.py"
-    spec = importlib.util.spec_from_file_location("nvidia_driver_filters", path)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-F = _load()
+F = role_filters("nvidia_driver")
 
 
 def smi(rc: int, stdout: str = "", stderr: str = "") -> dict[str, Any]:

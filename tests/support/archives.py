@@ -22,9 +22,9 @@ ARCH_NAMES: dict[str, str] = yaml.safe_load((REPO / "roles/ollama/vars/main.yml"
 ARCH = ARCH_NAMES[platform.machine()]  # this machine's, in Ollama's spelling
 
 
-def archive_path(version: str, arch: str = ARCH) -> Path:
-    """The double's release archive for a version: .tgz below 0.14.0, .tar.zst from it (like Ollama's)."""
-    return RELEASES / version / archive_name(version, arch)
+def archive_path(version: str, arch: str = ARCH, addon: str = "") -> Path:
+    """The double's release archive for a version (or its GPU add-on): .tgz below 0.14.0, .tar.zst from it."""
+    return RELEASES / version / archive_name(version, arch, addon)
 
 
 def read_archive(archive: Path) -> tarfile.TarFile:

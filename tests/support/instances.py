@@ -31,6 +31,13 @@ APPLY_PLAYBOOK = REPO / "molecule" / "shared" / "apply_role.yml"
 UNIT_STARTED = "39f53479d3a045ac8e11786248231fbf"
 API = "http://127.0.0.1:11434"
 _GET = "import sys, urllib.request; print(urllib.request.urlopen(sys.argv[1], timeout=5).read().decode())"
+_WAIT = (
+    "import sys, time, urllib.request\n"
+    "for _ in range(150):\n"
+    "    try: print(urllib.request.urlopen(sys.argv[1], timeout=5).read().decode()); break\n"
+    "    except OSError: time.sleep(0.2)\n"
+    'else: sys.exit(sys.argv[1] + " did not answer within 30 s")'
+)
 
 
 @dataclass
@@ -91,6 +98,11 @@ class Instance:
         """GET an Ollama API path from inside the instance (the server binds loopback only)."""
         return json.loads(self.sh(f"python3 -c '{_GET}' {API}{path}"))
 
+    def restart(self) -> str:
+        """Restart ollama.service as an operator would; the version it answers with once ready (30 s at most)."""
+        self.sh("systemctl reset-failed ollama.service; systemctl restart ollama.service")
+        return json.loads(self.sh(f"python3 -c '{_WAIT}' {API}/api/version"))["version"]
+
     def unit(self, prop: str, unit: str = "ollama.service") -> str:
         return self.sh(f"systemctl show -p {prop} --value {unit}").strip()
 
@@ -116,6 +128,8 @@ class RoleRun:
 
     def __str__(self) -> str:
         return f"rc={self.rc} stats={self.stats} failures={self.failures}"
+
+    __repr__ = __str__  # assertion messages show the failures, not the whole output
 
 
 def apply_role(
@@ -178,5 +192,9 @@ def apply_role(
 
 def _messages(result: dict[str, Any]) -> list[str]:
     """A failed result's message, or those of its failed loop items."""
+
+    def message(r: dict[str, Any]) -> str:
+        return " ".join(str(part) for part in (r.get("msg", ""), r.get("stderr", "")) if part) or str(r)
+
     items = [item for item in result.get("results", []) if item.get("failed")]
-    return [str(item.get("msg", item)) for item in items] or [str(result.get("msg", result))]
+    return [message(item) for item in items] or [message(result)]

@@ -13,6 +13,7 @@ from tests.support.instances import Instance, apply_role, instance_names
 
 VERSION = "0.34.3"
 PREFIX = "/usr/local"
+RELEASES_DIR = f"{PREFIX}/lib/ollama-releases"
 HOME = "/var/lib/ollama"
 MODELS = "/var/lib/ollama/models"
 
@@ -41,11 +42,15 @@ def test_user_and_device_groups(host: Instance) -> None:
 
 
 def test_binary_and_libraries_are_root_owned(host: Instance) -> None:
-    assert stat(host, f"{PREFIX}/bin/ollama") == "root root 755"
-    assert stat(host, f"{PREFIX}/lib/ollama") == "root root 755"
-    # Nothing in lib/ollama belongs to anyone else or is writable by group/others (the service cannot alter it).
-    assert host.sh(f"find {PREFIX}/lib/ollama {PREFIX}/bin/ollama ! -user root -o -perm /022") == ""
-    assert host.sh(f"find {PREFIX}/lib/ollama -type f | wc -l").strip() != "0"
+    """bin/ollama links through releases/current into a release directory holding bin/ and lib/ollama."""
+    assert host.sh(f"readlink {PREFIX}/bin/ollama").strip() == "../lib/ollama-releases/current/bin/ollama"
+    release = host.sh(f"readlink -f {RELEASES_DIR}/current").strip()
+    assert stat(host, f"{release}/bin/ollama") == "root root 755"
+    assert stat(host, f"{release}/lib/ollama") == "root root 755"
+    # Nothing in the releases belongs to anyone else or is writable by group/others (the service cannot alter it).
+    assert host.sh(f"find {RELEASES_DIR} ! -type l \\( ! -user root -o -perm /022 \\)") == ""
+    assert host.sh(f"find {release}/lib/ollama -type f | wc -l").strip() != "0"
+    assert host.sh(f"ls -d {PREFIX}/lib/ollama 2>/dev/null || true") == ""  # no flat layout beside it
 
 
 def test_state_and_models_owned_by_ollama(host: Instance) -> None:
@@ -58,7 +63,7 @@ def test_state_and_models_owned_by_ollama(host: Instance) -> None:
 def test_installed_archive_is_recorded_and_staging_is_clean(host: Instance) -> None:
     sums = (RELEASES / VERSION / "sha256sum.txt").read_text()
     expected = next(line.split()[0] for line in sums.splitlines() if line.endswith(archive_path(VERSION).name))
-    assert host.sh(f"cat {PREFIX}/lib/ollama/.cortex-installed-sha256").strip() == expected
+    assert host.sh(f"cat {RELEASES_DIR}/current/.cortex-release").strip() == expected
     assert host.sh("ls -A /var/cache/cortex-ollama 2>/dev/null || true") == ""
 
 
@@ -300,7 +305,7 @@ def test_drifted_ownership_and_modes_are_repaired() -> None:
 
 def test_absent_uninstalls_keeping_models_unless_asked_then_present_restores() -> None:
     host = Instance(instance_names()[-1])
-    gone = f"{PREFIX}/bin/ollama {PREFIX}/lib/ollama /etc/systemd/system/ollama.service"
+    gone = f"{PREFIX}/bin/ollama {RELEASES_DIR} /etc/systemd/system/ollama.service"
     host.sh(f"echo keep > {MODELS}/keep-me && chown ollama:ollama {MODELS}/keep-me")
 
     run = apply_role(host.name, ollama_version=VERSION, ollama_state="absent")
