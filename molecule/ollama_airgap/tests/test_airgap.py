@@ -1,8 +1,9 @@
-"""An air-gapped host (an internal network: no route out) runs Ollama installed from controller files."""
+"""An air-gapped host (an internal network: no route out) runs Ollama installed from controller files, with the
+service's egress locked to loopback (ollama_egress_lock)."""
 
 from __future__ import annotations
 
-from tests.support.instances import Instance, instance_names
+from tests.support.instances import Instance, apply_role, instance_names
 
 (HOST,) = (Instance(name) for name in instance_names())
 CONNECT = "import socket, sys; socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=3)"
@@ -21,3 +22,33 @@ def test_service_answers_without_cloud() -> None:
     assert HOST.api("/api/version")["version"] == "0.34.3"
     assert HOST.api("/api/tags") == {"models": []}
     assert "OLLAMA_NO_CLOUD=1" in HOST.unit("Environment").split()
+
+
+# A listener on the host's own network address, and a connection to it made from inside ollama.service's cgroup
+# (where systemd's IPAddressDeny applies) or from outside it.
+LISTEN = "python3 -m http.server 8765 --bind {ip} >/dev/null 2>&1 & sleep 0.5"
+FROM_SERVICE = """
+cg=$(systemctl show ollama.service -p ControlGroup --value)
+dir=/sys/fs/cgroup/unified$cg; [ -d "$dir" ] || dir=/sys/fs/cgroup$cg
+sh -c 'echo $$ > "$0/cgroup.procs" && exec python3 -c "$1" "$2" 8765' "$dir" "{connect}" {ip} 2>&1; echo rc=$?
+"""
+
+
+def test_the_egress_lock_keeps_the_service_to_loopback_and_the_networks_allowed() -> None:
+    ip = HOST.sh("hostname -I").split()[0]
+    HOST.sh(LISTEN.format(ip=ip))
+    from_service = FROM_SERVICE.format(connect=CONNECT, ip=ip)
+    try:
+        assert HOST.unit("IPAddressDeny") == "0.0.0.0/0 ::/0"
+        assert "rc=0" in HOST.sh(f"python3 -c '{CONNECT}' {ip} 8765; echo rc=$?")  # the host itself may connect
+        out = HOST.sh(from_service, check=False)
+        assert "rc=1" in out and ("timed out" in out or "not permitted" in out), out
+        assert HOST.api("/api/version")["version"] == "0.34.3"  # loopback clients still get answers
+
+        run = apply_role(HOST.name, ollama_egress_allow=[f"{ip}/32"])
+        assert run.rc == 0, run
+        assert "rc=0" in HOST.sh(from_service, check=False)
+    finally:
+        HOST.sh("pkill -f '[h]ttp.server 8765'; true")
+        assert apply_role(HOST.name).rc == 0
+    assert "rc=1" in HOST.sh(from_service, check=False)
