@@ -60,6 +60,18 @@ CASES: list[tuple[str, dict[str, Any], list[str]]] = [
     ("models-under-tmp", {"ollama_data_dir": "/var/tmp/models"}, ["/var/tmp/models", "PrivateTmp"]),
     ("release-candidate-below-floor", {"ollama_version": "0.34.2-rc1"}, ["0.34.2-rc1", "older than"]),
     ("remote-bind", {"ollama_host": "0.0.0.0:11434"}, ["0.0.0.0:11434", "ollama_allow_remote_bind"]),
+    ("addon-for-another-arch", {"ollama_gpu_addon": "jetpack6"}, ["ollama_gpu_addon=jetpack6 does not fit"]),
+    (
+        "egress-allow-everything",
+        {"ollama_egress_lock": True, "ollama_egress_allow": ["0.0.0.0/0"]},
+        ["'0.0.0.0/0'", "defeats the lock"],
+    ),
+    (
+        "egress-lock-remote-clients",
+        {"ollama_egress_lock": True, "ollama_host": "0.0.0.0:11434", "ollama_allow_remote_bind": True},
+        ["no remote client could connect", "ollama_egress_allow"],
+    ),
+    ("untraversable-parent", {"ollama_data_dir": "/srv/locked/models"}, ["/srv/locked lacks the execute"]),
 ]
 
 
@@ -83,6 +95,7 @@ def test_good_install_is_running() -> None:
 
 @pytest.mark.parametrize(("role_vars", "patterns"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
 def test_bad_input_is_refused_before_any_change(role_vars: dict[str, Any], patterns: list[str]) -> None:
+    SYSTEMD_HOST.sh("mkdir -p -m 0700 /srv/locked")  # root's own directory: user ollama cannot pass through it
     assert_refused(SYSTEMD_HOST, patterns, **role_vars)
     assert SYSTEMD_HOST.api("/api/version")["version"] == INSTALLED
 
