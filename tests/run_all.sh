@@ -45,17 +45,21 @@ client_bench() {
 }
 
 # Every folder molecule/<scenario>/ with a molecule.yml is a scenario (.config/molecule/config.yml is their base).
-# They run side by side, JOBS at a time (most of their time is waiting on the test hosts), the scenario with the
-# most hosts first; each one's output is shown when it ends.
+# They run side by side, JOBS at a time (most of their time is waiting on the test hosts), longest first (by the
+# last successful run's seconds in .cache/molecule/<scenario>.seconds, else 150 s per host), so the slowest
+# scenario never starts last; each one's output is shown when it ends.
 molecule_scenarios() {
   local jobs=${MOLECULE_JOBS:-2} rc=0 scenario name pid
   local -a order=() running=()
   local -A pids=()
   order=($(for f in molecule/*/molecule.yml; do
     name=$(basename "$(dirname "$f")")
-    # hosts: its own platforms, or the base's four
-    grep -q '^platforms:' "$f" || f=.config/molecule/config.yml
-    printf '%s %s\n' "$(grep -c 'distro:' "$f")" "$name"
+    if [[ -s .cache/molecule/$name.seconds ]]; then
+      printf '%s %s\n' "$(<".cache/molecule/$name.seconds")" "$name"
+    else # hosts: its own platforms, or the base's four
+      grep -q '^platforms:' "$f" || f=.config/molecule/config.yml
+      printf '%s %s\n' "$(($(grep -c 'distro:' "$f") * 150))" "$name"
+    fi
   done | sort -k1,1nr -k2 | awk '{print $2}'))
   mkdir -p .cache/molecule
   for scenario in "${order[@]}"; do
@@ -83,6 +87,7 @@ reap() { # show and forget every finished scenario; a failed one sets rc in mole
       summary+=("  molecule $scenario FAILED")
     else
       tail -n 25 ".cache/molecule/$scenario.log"
+      echo $((SECONDS - starts[$scenario])) >".cache/molecule/$scenario.seconds"
     fi
     summary+=("$(printf '  molecule %-22s %5ss' "$scenario" $((SECONDS - starts[$scenario])))")
     unset "pids[$scenario]"

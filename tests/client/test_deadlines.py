@@ -273,9 +273,14 @@ def test_ctrl_c_while_waiting_to_retry_a_probe_releases_the_probe(make_router, o
         time.sleep(0.1)
         os.kill(os.getpid(), signal.SIGINT)
 
+    # Python's own Ctrl-C handler, also where this runs with SIGINT ignored (a shell's background job inherits that).
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     threading.Thread(target=interrupt, daemon=True).start()
-    with pytest.raises(KeyboardInterrupt):
-        router.complete(MESSAGES)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            router.complete(MESSAGES)
+    finally:
+        signal.signal(signal.SIGINT, previous)
     assert breaker.allow(), "the half-open breaker still waits for a probe that will never report"
 
 
