@@ -6,9 +6,6 @@ from __future__ import annotations
 import re
 from typing import Any
 
-# Ollama's GPU add-on archives, unpacked into the same tree as the main one (install.sh, the release workflow),
-# and the architecture each exists for.
-ADDON_ARCH = {"rocm": "amd64", "jetpack5": "arm64", "jetpack6": "arm64"}
 # L4T release (first line of /etc/nv_tegra_release) -> JetPack add-on: R35 is JetPack 5, R36 JetPack 6.
 TEGRA_ADDON = {"R35": "jetpack5", "R36": "jetpack6"}
 # Room left over on a filesystem after the install, for logs and the server's own files.
