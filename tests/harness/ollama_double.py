@@ -818,6 +818,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 raise HTTPError(500, f"pull model manifest: blob {digest} not found in registry")
             partial = target.with_name(target.name + "-partial")
             done = 0
+            # Like download.go, a layer's size is announced before its bytes arrive (a client can check space).
+            yield {"status": short, "digest": digest, "total": total, "completed": 0}
             with source.open("rb") as src, partial.open("wb") as dst:
                 while chunk := src.read(CHUNK):
                     dst.write(chunk)

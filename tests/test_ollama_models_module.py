@@ -1,0 +1,190 @@
+"""Role ollama_models' modules against the Ollama test double's real HTTP server and on-disk store: pulls,
+removals, check mode, bundle export and import (verified, blobs before manifests, nothing moved twice) and GGUF
+create. The modules' logic is the code the role runs on hosts."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.harness import build_double_releases
+from tests.support.double import InProcessDouble
+from tests.support.filters import role_module
+
+M = role_module("ollama_models", "ollama_model")
+B = role_module("ollama_models", "ollama_bundle")
+TINY = "registry.ollama.ai/library/tinyllama-double:latest"
+SMOL = "registry.ollama.ai/library/smollm-double:1b"
+
+
+@pytest.fixture
+def server(tmp_path: Path, registry: Path) -> Iterator[InProcessDouble]:
+    double = InProcessDouble(tmp_path / "models", registry)
+    yield double
+    double.stop()
+
+
+def params(double: InProcessDouble, name: str, **overrides: Any) -> dict[str, Any]:
+    base = {
+        "name": name,
+        "state": "present",
+        "store": str(double.store.root),
+        "api_url": double.url,
+        "source": "pull",
+        "insecure": False,
+        "retries": 1,
+        "timeout": 30,
+        "manifest": "",
+        "staging": str(double.store.root / ".cortex-staging"),
+        "gguf_digest": "",
+        "gguf_size": 0,
+        "template": "",
+        "system": "",
+        "parameters": {},
+    }
+    return base | overrides
+
+
+def blob_files(double: InProcessDouble) -> dict[str, int]:
+    return {p.name: p.stat().st_size for p in double.store.blobs.iterdir()}
+
+
+def test_pull_adds_a_model_once_and_check_mode_changes_nothing(server: InProcessDouble) -> None:
+    would = M.ensure(params(server, TINY), check=True)
+    assert would["changed"] and "would be pulled" in would["msg"]
+    assert server.models() == []
+
+    pulled = M.ensure(params(server, TINY), check=False)
+    assert pulled["changed"]
+    assert server.models() == ["tinyllama-double:latest"]
+    assert pulled["bytes_moved"] == sum(blob_files(server).values()) > 0
+    assert any("100%" in line for line in pulled["progress"])
+
+    again = M.ensure(params(server, TINY), check=False)
+    assert not again["changed"] and again["bytes_moved"] == 0
+
+
+def test_a_tag_is_its_own_model(server: InProcessDouble) -> None:
+    M.ensure(params(server, SMOL), check=False)
+    assert server.models() == ["smollm-double:1b"]
+    latest = M.ensure(params(server, "registry.ollama.ai/library/smollm-double:latest", retries=0), check=True)
+    assert latest["changed"], "smollm-double:latest is not smollm-double:1b"
+
+
+def test_a_failing_pull_is_retried_then_reported(server: InProcessDouble) -> None:
+    with pytest.raises(M.ModelError, match=r"pulling .*nope:latest failed after 2 attempts.*file does not exist"):
+        M.ensure(params(server, "registry.ollama.ai/library/nope:latest", retries=1), check=False)
+    assert server.models() == []
+    assert not any(server.store.blobs.iterdir())
+
+
+def test_remove_is_idempotent(server: InProcessDouble) -> None:
+    M.ensure(params(server, TINY), check=False)
+    M.ensure(params(server, SMOL), check=False)
+    assert M.ensure(params(server, TINY, state="absent"), check=True)["changed"]
+    assert len(server.models()) == 2
+    assert M.ensure(params(server, TINY, state="absent"), check=False)["changed"]
+    assert server.models() == ["smollm-double:1b"]
+    assert not M.ensure(params(server, TINY, state="absent"), check=False)["changed"]
+
+
+def export_bundle(tmp_path: Path, registry: Path) -> Path:
+    dest = tmp_path / "bundle" / "models"
+    result = B.export(registry, [TINY, SMOL], dest)
+    assert result["changed"] and result["bytes_copied"] == result["bytes_total"] > 0
+    rerun = B.export(registry, [TINY, SMOL], dest)
+    assert not rerun["changed"] and rerun["bytes_copied"] == 0
+    return dest
+
+
+def stage(bundle: Path, missing: list[dict[str, Any]], staging: Path) -> None:
+    staging.mkdir(exist_ok=True)
+    for blob in missing:
+        name = blob["digest"].replace(":", "-")
+        shutil.copy(bundle / "blobs" / name, staging / name)
+
+
+def test_a_bundle_imports_verified_blobs_before_the_manifest_and_a_rerun_moves_nothing(
+    server: InProcessDouble, tmp_path: Path, registry: Path
+) -> None:
+    bundle = export_bundle(tmp_path, registry)
+    index = json.loads((bundle / "index.json").read_text())
+    assert sorted(index["models"]) == sorted([TINY, SMOL])
+    for name in (TINY, SMOL):
+        raw = (bundle / index["models"][name]["manifest"]).read_text()
+        p = params(server, name, source="bundle", manifest=raw)
+        planned = M.ensure(p, check=True)
+        assert planned["changed"] and planned["missing"]
+        assert {b["digest"] for b in planned["missing"]} <= {b["digest"] for b in index["models"][name]["blobs"]}
+        stage(bundle, planned["missing"], Path(p["staging"]))
+        done = M.ensure(p, check=False)
+        assert done["bytes_moved"] == sum(b["size"] for b in planned["missing"])
+        assert not any(Path(p["staging"]).iterdir()), "staged blobs are moved, not copied"
+        again = M.ensure(p, check=True)
+        assert not again["changed"] and again["missing"] == []
+    assert server.models() == ["smollm-double:1b", "tinyllama-double:latest"]
+    reply = server.http.post(
+        "/api/chat",
+        json={"model": "smollm-double:1b", "messages": [{"role": "user", "content": "hi"}], "stream": False},
+    )
+    assert reply.status_code == 200, reply.text
+
+
+def test_a_corrupt_blob_is_refused_and_nothing_becomes_visible(
+    server: InProcessDouble, tmp_path: Path, registry: Path
+) -> None:
+    bundle = export_bundle(tmp_path, registry)
+    index = json.loads((bundle / "index.json").read_text())
+    raw = (bundle / index["models"][TINY]["manifest"]).read_text()
+    p = params(server, TINY, source="bundle", manifest=raw)
+    planned = M.ensure(p, check=True)
+    stage(bundle, planned["missing"], Path(p["staging"]))
+    victim = Path(p["staging"]) / planned["missing"][0]["digest"].replace(":", "-")
+    data = bytearray(victim.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    victim.write_bytes(bytes(data))
+    with pytest.raises(M.ModelError, match=r"in the bundle is corrupt: its sha256 is sha256:.*nothing was imported"):
+        M.ensure(p, check=False)
+    assert server.models() == []
+    assert not any(server.store.blobs.iterdir())
+
+
+def test_export_refuses_a_model_the_store_lacks(tmp_path: Path, registry: Path) -> None:
+    with pytest.raises(B.ExportError, match="not in the store"):
+        B.export(registry, ["registry.ollama.ai/library/nope:latest"], tmp_path / "b")
+
+
+def test_a_gguf_model_is_created_once_and_recreated_when_its_settings_change(
+    server: InProcessDouble, tmp_path: Path
+) -> None:
+    gguf = tmp_path / "tiny.gguf"
+    gguf.write_bytes(build_double_releases.fake_gguf("tiny", 50_000))
+    digest = M.sha256_file(gguf)
+    settings = {"template": "{{ .Prompt }}", "system": "Be brief.", "parameters": {"num_ctx": 4096, "stop": ["<end>"]}}
+    p = params(
+        server,
+        "registry.ollama.ai/library/tiny-gguf:latest",
+        source="gguf",
+        gguf_digest=digest,
+        gguf_size=gguf.stat().st_size,
+        **settings,
+    )
+    planned = M.ensure(p, check=True)
+    assert planned["changed"] and planned["missing"] == [{"digest": digest, "size": 50_000}]
+    Path(p["staging"]).mkdir()
+    shutil.copy(gguf, Path(p["staging"]) / digest.replace(":", "-"))
+    created = M.ensure(p, check=False)
+    assert created["changed"] and created["bytes_moved"] == 50_000
+    show = server.http.post("/api/show", json={"model": "tiny-gguf"}).json()
+    assert show["template"] == "{{ .Prompt }}" and show["system"] == "Be brief."
+    assert "num_ctx" in show["parameters"]
+    assert not M.ensure(p, check=True)["changed"]
+
+    changed = M.ensure(p | {"parameters": {"num_ctx": 8192, "stop": ["<end>"]}}, check=False)
+    assert changed["changed"] and changed["missing"] == [] and changed["bytes_moved"] == 0
+    assert not M.ensure(p | {"parameters": {"num_ctx": 8192, "stop": ["<end>"]}}, check=True)["changed"]
