@@ -62,6 +62,14 @@ def test_release_urls_and_the_addon_beside_the_main_archive() -> None:
     assert not rocm["derived"]
 
 
+def test_a_directory_holds_each_arch_and_add_on_under_its_published_name() -> None:
+    for arch in ("amd64", "arm64"):
+        main, addon = archives(src="/srv/bundle/ollama/", arch=arch, addon="rocm" if arch == "amd64" else "jetpack6")
+        assert main["src"] == f"/srv/bundle/ollama/ollama-linux-{arch}.tar.zst"
+        assert addon["src"] == f"/srv/bundle/ollama/{addon['name']}"
+        assert not main["is_url"] and not addon["derived"]
+
+
 def test_a_mirror_url_with_a_query_string() -> None:
     src = "https://mirror.example/ollama/ollama-linux-amd64.tar.zst?X-Amz-Signature=abc&X-Amz-Expires=300"
     main, rocm = archives(addon="rocm", src=src, checksums_text=SUMS)

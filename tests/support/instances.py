@@ -125,6 +125,7 @@ class RoleRun:
     stats: dict[str, int]
     failures: list[str]
     output: str
+    report: dict[str, Any]  # the json callback's whole report (per-task results and timestamps)
 
     def __str__(self) -> str:
         return f"rc={self.rc} stats={self.stats} failures={self.failures}"
@@ -187,7 +188,7 @@ def apply_role(
         for message in _messages(result)
     ]
     stats = report["stats"].get(instance, {})
-    return RoleRun(proc.returncode, stats, failures, proc.stdout + proc.stderr)
+    return RoleRun(proc.returncode, stats, failures, proc.stdout + proc.stderr, report)
 
 
 def _messages(result: dict[str, Any]) -> list[str]:

@@ -46,12 +46,14 @@ def ollama_release_archives(
 ) -> list[dict[str, Any]]:
     """The archives a host unpacks, main first: name, where it comes from, the sha256 expected and who said so.
 
-    The main archive comes from `src` (a URL or a controller path) or else the release URL; an add-on from beside
+    The main archive comes from `src` (a URL, a controller path, or a directory ending in /) or else the release URL; an add-on from beside
     it, with the main archive's file name replaced (a mirror URL may carry a query string after it). The expected
     sha256: `archive_sha256` (main archive only), else the release's sha256sum.txt, else the pinned table.
     """
     main_name = f"ollama-linux-{arch}.{ext}"
-    main_src = src or f"{base_url.rstrip('/')}/v{version}/{main_name}"
+    # A directory (trailing /) holds the release's files under their published names: one setting for a fleet
+    # of mixed architectures (an air-gap bundle's ollama/).
+    main_src = (src + main_name if src.endswith("/") else src) or f"{base_url.rstrip('/')}/v{version}/{main_name}"
     archives = []
     for part in ["", addon] if addon else [""]:
         name = f"ollama-linux-{arch}{f'-{part}' if part else ''}.{ext}"

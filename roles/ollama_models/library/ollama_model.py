@@ -498,7 +498,8 @@ def main() -> None:
         result = ensure(module.params, module.check_mode)
     except ModelError as e:
         module.fail_json(msg=str(e))
-    module.exit_json(**result)
+    # `needed` survives the role's changed_when: false on its planning call (check mode).
+    module.exit_json(needed=result["changed"], **result)
 
 
 if __name__ == "__main__":

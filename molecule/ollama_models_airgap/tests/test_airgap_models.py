@@ -1,0 +1,228 @@
+"""An air-gapped host provisioned from one bundle built by playbooks/airgap_bundle.yml: Ollama and the models come
+from it; a re-run moves nothing; a corrupt blob, a disk too small and a disk that fills mid-import are refused or
+undone with the store exactly as it was; a restart (the server's start-up prune) keeps every imported model."""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import shutil
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.harness import ollama_double as double
+from tests.support.filters import role_module
+from tests.support.instances import Instance, RoleRun, apply_role, instance_names
+
+(HOST,) = (Instance(name) for name in instance_names())
+BUNDLE = Path(os.environ["MOLECULE_PROJECT_DIRECTORY"]) / ".cache" / "airgap-bundle"
+STORE = "/var/lib/ollama/models"
+MODELS = ["smollm-double:1b", "tinyllama-double:latest"]
+TINY = "registry.ollama.ai/library/tinyllama-double:latest"
+B = role_module("ollama_models", "ollama_bundle")
+
+
+def listed() -> list[str]:
+    return sorted(m["name"] for m in HOST.api("/api/tags")["models"])
+
+
+def models_role(bundle: Path = BUNDLE, **extra: object) -> RoleRun:
+    return apply_role(
+        HOST.name,
+        role="ollama_models",
+        ollama_models_bundle=str(bundle),
+        ollama_models=["tinyllama-double", "smollm-double:1b"],
+        **extra,
+    )
+
+
+@pytest.fixture
+def without_tiny() -> Iterator[dict[str, str]]:
+    """tinyllama-double removed (its own blobs go, the shared ones stay); the store's files as they are then.
+    Afterwards the model is imported again from the good bundle."""
+    run = apply_role(HOST.name, role="ollama_models", ollama_models=[{"name": "tinyllama-double", "state": "absent"}])
+    assert run.rc == 0, run
+    assert listed() == ["smollm-double:1b"]
+    yield HOST.file_hashes(STORE)
+    run = models_role()
+    assert run.rc == 0, run
+    assert listed() == MODELS
+
+
+def test_the_host_is_offline_and_everything_came_from_the_bundle() -> None:
+    assert HOST.sh("ip route show default") == ""
+    assert listed() == MODELS
+    sums = (BUNDLE / "ollama" / "sha256sum.txt").read_text().split()
+    assert HOST.sh("cat /usr/local/lib/ollama-releases/current/.cortex-release").split() == [sums[0]]
+    index = json.loads((BUNDLE / "models" / "index.json").read_text())
+    hashes = HOST.file_hashes(f"{STORE}/blobs")
+    for model in index["models"].values():
+        for blob in model["blobs"]:
+            assert hashes[f"{STORE}/blobs/{blob['digest'].replace(':', '-')}"] == blob["digest"].split(":")[1]
+
+
+def test_the_bundle_has_a_wheelhouse_and_a_manifest_of_every_file() -> None:
+    wheels = sorted(p.name.split("-")[0].lower() for p in (BUNDLE / "wheels").glob("*.whl"))
+    assert "cortex_client" in wheels and "httpx" in wheels, wheels
+    manifest = json.loads((BUNDLE / "bundle.json").read_text())["files"]
+    on_disk = {str(p.relative_to(BUNDLE)) for p in BUNDLE.rglob("*") if p.is_file() and p.name != "bundle.json"}
+    assert set(manifest) == on_disk
+    blob = next(k for k in manifest if k.startswith("models/blobs/"))
+    assert manifest[blob]["sha256"] == blob.rsplit("-", 1)[1]
+
+
+def test_a_rerun_moves_nothing() -> None:
+    before = HOST.file_hashes(STORE)
+    started = time.monotonic()
+    run = models_role()
+    seconds = time.monotonic() - started
+    assert run.rc == 0 and run.stats["changed"] == 0, run
+    assert HOST.file_hashes(STORE) == before
+    print(f"re-run of role ollama_models from the bundle: {seconds:.1f} s, 0 bytes moved")
+
+
+def test_a_corrupt_blob_is_refused_and_the_store_stays_as_it_was(without_tiny: dict[str, str], tmp_path: Path) -> None:
+    bad = tmp_path / "bundle"
+    shutil.copytree(BUNDLE / "models", bad / "models")
+    index = json.loads((bad / "models" / "index.json").read_text())
+    model_blob = index["models"][TINY]["blobs"][1]  # [0] is the config; [1] the GGUF layer
+    victim = bad / "models" / "blobs" / model_blob["digest"].replace(":", "-")
+    data = bytearray(victim.read_bytes())
+    data[100] ^= 0xFF
+    victim.write_bytes(bytes(data))
+
+    run = models_role(bad)
+    assert run.rc != 0
+    assert any(f"blob {model_blob['digest']} of {TINY} in the bundle is corrupt" in f for f in run.failures), run
+    assert listed() == ["smollm-double:1b"]
+    assert HOST.file_hashes(STORE) == without_tiny
+    assert HOST.sh(f"ls -A {STORE}") == "blobs\nmanifests\n"
+
+
+def test_a_tarball_bundle_imports_the_same(without_tiny: dict[str, str]) -> None:
+    tarball = BUNDLE.with_name(BUNDLE.name + ".tar")  # airgap_bundle_tarball: true in prepare
+    run = models_role(tarball)
+    assert run.rc == 0 and run.stats["changed"] == 1, run
+    assert listed() == MODELS
+
+
+SMALL_STORE = """
+set -e
+systemctl stop ollama
+cp -a {store} /root/store-copy
+mount -t tmpfs -o size={size},nr_inodes={inodes},mode=0755 tmpfs {store}
+cp -a /root/store-copy/. {store}/
+chown ollama:ollama {store}
+"""
+RESTORE_STORE = "systemctl stop ollama; umount {store}; rm -rf /root/store-copy"
+
+
+@pytest.mark.parametrize(
+    ("size", "spare_inodes", "message"),
+    [
+        ("16m", 1000, "not enough free space for registry.ollama.ai/library/tinyllama-double:latest"),
+        ("200m", 2, "No space left on device"),  # bytes fit; the second staged blob finds no inode
+    ],
+    ids=["too-small", "full-mid-import"],
+)
+def test_a_full_disk_leaves_the_store_as_it_was(
+    without_tiny: dict[str, str], size: str, spare_inodes: int, message: str
+) -> None:
+    used = int(HOST.sh(f"find {STORE} | wc -l"))
+    HOST.sh(SMALL_STORE.format(store=STORE, size=size, inodes=used + spare_inodes))
+    try:
+        HOST.restart()  # the server on the small store; waits until it answers
+        before = HOST.file_hashes(STORE)
+        assert before == without_tiny
+        run = models_role()
+        assert run.rc != 0
+        assert any(message in f for f in run.failures), run
+        assert HOST.file_hashes(STORE) == before
+        assert HOST.sh(f"ls -A {STORE}") == "blobs\nmanifests\n", "the staging directory is cleared"
+        assert listed() == ["smollm-double:1b"]
+    finally:
+        HOST.sh(RESTORE_STORE.format(store=STORE))
+        HOST.restart()
+
+
+def test_a_restart_keeps_the_imported_models() -> None:
+    before = HOST.file_hashes(STORE)
+    HOST.restart()
+    assert listed() == MODELS
+    assert HOST.file_hashes(STORE) == before
+
+
+BIG = "registry.ollama.ai/library/big-double:latest"
+BIG_MIB = 256
+
+
+def task_seconds(run: RoleRun, *names: str) -> float:
+    """Seconds the named tasks took in one run (the json callback's per-task timestamps)."""
+    total = 0.0
+    for play in run.report["plays"]:
+        for task in play["tasks"]:
+            if task["task"]["name"] in names:
+                d = task["task"]["duration"]
+                total += (_ts(d["end"]) - _ts(d["start"])).total_seconds()
+    return total
+
+
+def _ts(text: str) -> datetime.datetime:
+    return datetime.datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def test_import_throughput_beside_a_plain_copy(tmp_path: Path) -> None:
+    """Benchmark (printed, not asserted): a 256 MiB model imported from a bundle, beside `cp` of the same bytes
+    on this machine and `podman cp` of them into the host; then a re-run, which must move nothing."""
+    store = double.Store(tmp_path / "store")
+    store.ensure_dirs()
+    layer = {"mediaType": double.MODEL_MEDIA_TYPE, **double.put_blob(store, b"GGUF" + os.urandom(BIG_MIB << 20))}
+    config = {"mediaType": double.CONFIG_MEDIA_TYPE, **double.put_blob(store, double.model_config())}
+    store.write_manifest(double.parse_name(BIG), double.manifest_bytes(config, [layer]))
+    bundle = tmp_path / "bundle"
+    B.export(store.root, [BIG], bundle / "models")
+    blob = bundle / "models" / "blobs" / layer["digest"].replace(":", "-")
+    models = ["tinyllama-double", "smollm-double:1b", "big-double"]
+
+    started = time.monotonic()
+    shutil.copyfile(blob, tmp_path / "cp-copy")
+    cp_seconds = time.monotonic() - started
+    started = time.monotonic()
+    subprocess.run(["podman", "cp", str(blob), f"{HOST.name}:/root/podman-cp-copy"], check=True)
+    podman_seconds = time.monotonic() - started
+    HOST.sh("rm -f /root/podman-cp-copy")
+    try:
+        started = time.monotonic()
+        run = apply_role(HOST.name, role="ollama_models", ollama_models_bundle=str(bundle), ollama_models=models)
+        role_seconds = time.monotonic() - started
+        assert run.rc == 0 and run.stats["changed"] >= 1, run
+        moving = task_seconds(
+            run, "Copy the blobs the host does not have yet", "Pull, import, create or remove the models"
+        )
+        started = time.monotonic()
+        rerun = apply_role(HOST.name, role="ollama_models", ollama_models_bundle=str(bundle), ollama_models=models)
+        rerun_seconds = time.monotonic() - started
+        assert rerun.rc == 0 and rerun.stats["changed"] == 0, rerun
+        assert HOST.sh(f"sha256sum {STORE}/blobs/{blob.name}").split()[0] == layer["digest"].split(":")[1]
+    finally:
+        assert (
+            apply_role(HOST.name, role="ollama_models", ollama_models=[{"name": "big-double", "state": "absent"}]).rc
+            == 0
+        )
+    size = blob.stat().st_size
+    report = (
+        f"bundle import of {size >> 20} MiB: copy+verify+import tasks {moving:.2f} s "
+        f"({size / moving / 1e6:.0f} MB/s), whole role run {role_seconds:.1f} s; "
+        f"cp {cp_seconds:.2f} s ({size / cp_seconds / 1e6:.0f} MB/s), podman cp {podman_seconds:.2f} s; "
+        f"ratio import/cp {cp_seconds / moving:.2f}x, import/podman cp {podman_seconds / moving:.2f}x; "
+        f"re-run {rerun_seconds:.1f} s, 0 bytes moved"
+    )
+    print(report)
+    out = Path(os.environ["MOLECULE_PROJECT_DIRECTORY"]) / ".cache" / "bench"
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "bundle_import.txt").write_text(report + "\n")
