@@ -111,6 +111,23 @@ class Instance:
         out = self.sh(f"journalctl -q -o cat MESSAGE_ID={UNIT_STARTED} UNIT={unit}", check=False)
         return len(out.splitlines())
 
+    @contextlib.contextmanager
+    def small_filesystem(self, path: str, *, size: str, spare_inodes: int) -> Iterator[None]:
+        """`path` (ollama's model store, say) moved onto a tmpfs of `size` with `spare_inodes` inodes to spare,
+        ollama.service restarted on it; afterwards the original directory is back, unchanged, and the service too."""
+        used = int(self.sh(f"find {path} | wc -l"))
+        self.sh(
+            f"set -e; systemctl stop ollama; rm -rf /root/small-fs-copy; cp -a {path} /root/small-fs-copy; "
+            f"mount -t tmpfs -o size={size},nr_inodes={used + spare_inodes},mode=0755 tmpfs {path}; "
+            f"cp -a /root/small-fs-copy/. {path}/; chown --reference=/root/small-fs-copy {path}"
+        )
+        try:
+            self.restart()
+            yield
+        finally:
+            self.sh(f"systemctl stop ollama; umount {path}; rm -rf /root/small-fs-copy")
+            self.restart()
+
     def file_hashes(self, root: str) -> dict[str, str]:
         """sha256 of every regular file under root, keyed by path."""
         out = self.sh(f"find {root} -type f -exec sha256sum {{}} +")

@@ -126,3 +126,19 @@ def test_prune_removes_what_is_not_declared_and_check_mode_first_reports_it() ->
     run = apply_role(HOST.name, role="ollama_models", ollama_models=keep, ollama_models_prune=True)
     assert run.rc == 0 and run.stats["changed"] == 1, run
     assert listed() == ["gemma3-270m:latest", "smollm-double:1b"]
+
+
+def test_a_pull_that_would_not_fit_is_stopped_and_leaves_no_partial_file() -> None:
+    run = apply_role(HOST.name, role="ollama_models", ollama_models=[{"name": "tinyllama-double", "state": "absent"}])
+    assert run.rc == 0, run
+    with HOST.small_filesystem(STORE, size="16m", spare_inodes=1000):
+        before = HOST.file_hashes(STORE)
+        run = apply_role(HOST.name, role="ollama_models", ollama_models=["tinyllama-double"])
+        assert run.rc != 0
+        assert any(
+            "not enough free space to pull registry.ollama.ai/library/tinyllama-double:latest" in f
+            and "the pull was stopped" in f
+            for f in run.failures
+        ), run
+        assert HOST.file_hashes(STORE) == before, "no blob, no partial file, no manifest"
+        assert listed() == ["gemma3-270m:latest", "smollm-double:1b"]

@@ -46,9 +46,10 @@ def ollama_release_archives(
 ) -> list[dict[str, Any]]:
     """The archives a host unpacks, main first: name, where it comes from, the sha256 expected and who said so.
 
-    The main archive comes from `src` (a URL, a controller path, or a directory ending in /) or else the release URL; an add-on from beside
-    it, with the main archive's file name replaced (a mirror URL may carry a query string after it). The expected
-    sha256: `archive_sha256` (main archive only), else the release's sha256sum.txt, else the pinned table.
+    The main archive comes from `src` (a URL, a controller path, or a directory ending in /) or else the release
+    URL; an add-on from beside it, with the main archive's file name replaced (a mirror URL may carry a query
+    string after it). The expected sha256: `archive_sha256` (main archive only), else the release's sha256sum.txt,
+    else the pinned table.
     """
     main_name = f"ollama-linux-{arch}.{ext}"
     # A directory (trailing /) holds the release's files under their published names: one setting for a fleet

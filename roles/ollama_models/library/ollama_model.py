@@ -272,6 +272,10 @@ class Pull:
                     self.note(digest, completed, total)
                 if event.get("status") == "success":
                     return downloaded
+        except NoSpace:
+            conn.close()
+            self.remove_partials(list(seen))
+            raise
         except (OSError, ValueError, http.client.HTTPException) as e:
             raise PullFailed(f"the stream broke: {e}") from None
         finally:
@@ -283,13 +287,25 @@ class Pull:
             return
         free = self.store.free_bytes()
         if remaining + SPACE_MARGIN > free:
-            # Ollama keeps what it downloaded as *-partial files for a resume; a refused pull must leave nothing.
-            for partial in self.store.blob_path(digest).parent.glob(self.store.blob_path(digest).name + "-partial*"):
-                partial.unlink(missing_ok=True)
-            raise ModelError(
+            raise NoSpace(
+                digest,
                 f"not enough free space to pull {self.name}: layer {digest[7:19]} needs {human(remaining)} "
-                f"(+{human(SPACE_MARGIN)} spare), {self.store.root} has {human(free)} free; the pull was stopped"
+                f"(+{human(SPACE_MARGIN)} spare), {self.store.root} has {human(free)} free; the pull was stopped",
             )
+
+    def remove_partials(self, digests: list[str]) -> None:
+        """Ollama keeps a stopped download as *-partial files, for a resume; a refused pull leaves nothing. The
+        server notices the closed connection a moment later, so sweep until it has been quiet for a while."""
+        blobs = self.store.root / "blobs"
+        quiet = 0
+        for _ in range(40):
+            found = [p for d in digests for p in blobs.glob(self.store.blob_path(d).name + "-partial*")]
+            for path in found:
+                path.unlink(missing_ok=True)
+            quiet = 0 if found else quiet + 1
+            if quiet >= 4:
+                return
+            time.sleep(0.25)
 
     def note(self, digest: str, completed: int, total: int) -> None:
         pct = completed * 100 // total
@@ -300,6 +316,14 @@ class Pull:
 
 class PullFailed(Exception):
     """One pull attempt failed in a way a retry may fix."""
+
+
+class NoSpace(ModelError):
+    """A layer Ollama announced would not fit: the pull is stopped, not retried."""
+
+    def __init__(self, digest: str, message: str) -> None:
+        super().__init__(message)
+        self.digest = digest
 
 
 def bundle_missing(store: Store, manifest: dict[str, Any]) -> list[dict[str, Any]]:
