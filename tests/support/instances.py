@@ -112,13 +112,16 @@ class Instance:
         return len(out.splitlines())
 
     @contextlib.contextmanager
-    def small_filesystem(self, path: str, *, size: str, spare_inodes: int) -> Iterator[None]:
-        """`path` (ollama's model store, say) moved onto a tmpfs of `size` with `spare_inodes` inodes to spare,
-        ollama.service restarted on it; afterwards the original directory is back, unchanged, and the service too."""
-        used = int(self.sh(f"find {path} | wc -l"))
+    def small_filesystem(self, path: str, *, spare_mib: int, spare_inodes: int) -> Iterator[None]:
+        """`path` (ollama's model store, say) moved onto a tmpfs with room for what it holds plus `spare_mib` MiB
+        and `spare_inodes` inodes, ollama.service restarted on it; afterwards the original directory is back,
+        unchanged, and the service too."""
+        used_kib = int(self.sh(f"du -sk {path}").split()[0])  # page-rounded, as tmpfs counts
+        used_inodes = int(self.sh(f"find {path} | wc -l"))
+        size_kib = used_kib + spare_mib * 1024
         self.sh(
             f"set -e; systemctl stop ollama; rm -rf /root/small-fs-copy; cp -a {path} /root/small-fs-copy; "
-            f"mount -t tmpfs -o size={size},nr_inodes={used + spare_inodes},mode=0755 tmpfs {path}; "
+            f"mount -t tmpfs -o size={size_kib}k,nr_inodes={used_inodes + spare_inodes},mode=0755 tmpfs {path}; "
             f"cp -a /root/small-fs-copy/. {path}/; chown --reference=/root/small-fs-copy {path}"
         )
         try:

@@ -131,8 +131,8 @@ def test_prune_removes_what_is_not_declared_and_check_mode_first_reports_it() ->
 def test_a_pull_that_would_not_fit_is_stopped_and_leaves_no_partial_file() -> None:
     run = apply_role(HOST.name, role="ollama_models", ollama_models=[{"name": "tinyllama-double", "state": "absent"}])
     assert run.rc == 0, run
-    # The store holds Gemma's 253 MB: 300 MB leaves less than a model's 64 MiB spare.
-    with HOST.small_filesystem(STORE, size="300m", spare_inodes=1000):
+    # 32 MiB free: the 4 KiB model fits, but not with the 64 MiB the role keeps spare.
+    with HOST.small_filesystem(STORE, spare_mib=32, spare_inodes=1000):
         before = HOST.file_hashes(STORE)
         run = apply_role(HOST.name, role="ollama_models", ollama_models=["tinyllama-double"])
         assert run.rc != 0

@@ -112,17 +112,17 @@ def test_a_tarball_bundle_imports_the_same(without_tiny: dict[str, str]) -> None
 
 
 @pytest.mark.parametrize(
-    ("size", "spare_inodes", "message"),
+    ("spare_mib", "spare_inodes", "message"),
     [
-        ("16m", 1000, "not enough free space for registry.ollama.ai/library/tinyllama-double:latest"),
-        ("200m", 2, "No space left on device"),  # bytes fit; the second staged blob finds no inode
+        (16, 1000, "not enough free space for registry.ollama.ai/library/tinyllama-double:latest"),
+        (200, 2, "No space left on device"),  # bytes fit; the second staged blob finds no inode
     ],
     ids=["too-small", "full-mid-import"],
 )
 def test_a_full_disk_leaves_the_store_as_it_was(
-    without_tiny: dict[str, str], size: str, spare_inodes: int, message: str
+    without_tiny: dict[str, str], spare_mib: int, spare_inodes: int, message: str
 ) -> None:
-    with HOST.small_filesystem(STORE, size=size, spare_inodes=spare_inodes):
+    with HOST.small_filesystem(STORE, spare_mib=spare_mib, spare_inodes=spare_inodes):
         before = HOST.file_hashes(STORE)
         assert before == without_tiny
         run = models_role()
