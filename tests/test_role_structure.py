@@ -13,7 +13,19 @@ import yaml
 from tests.support.archives import REPO
 
 CHECK_MODULES = {"ansible.builtin.assert", "ansible.builtin.fail"}
-TASK_KEYS = {"name", "when", "block", "vars", "loop", "loop_control", "tags", "run_once", "delegate_to", "become"}
+TASK_KEYS = {
+    "name",
+    "when",
+    "block",
+    "vars",
+    "loop",
+    "loop_control",
+    "tags",
+    "run_once",
+    "delegate_to",
+    "become",
+    "no_log",
+}
 
 
 def _tasks(tasks: list[dict[str, object]]) -> list[dict[str, object]]:
