@@ -8,6 +8,7 @@ configured API keys, so no secret reaches the terminal or a log, even when a ser
 from __future__ import annotations
 
 import argparse
+import subprocess
 import sys
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -280,6 +281,24 @@ def _cmd_models_pull(args: argparse.Namespace, settings: Settings, out: _Out) ->
     return 0
 
 
+# --- setup -------------------------------------------------------------------------------------------------
+
+SETUP_SCRIPT = Path("scripts") / "setup_ollama.py"
+
+
+def _cmd_setup(args: argparse.Namespace, settings: Settings, out: _Out) -> int:
+    """Run the checkout's scripts/setup_ollama.py (the site playbook on this host), passing the options on."""
+    project = args.project or Path(__file__).resolve().parents[1]
+    script = project / SETUP_SCRIPT
+    if not script.is_file():
+        out.error(
+            f"no {SETUP_SCRIPT} under {project}: setup runs the provisioning playbook of a checkout of this "
+            "project; give its directory with --project DIR"
+        )
+        return 2
+    return subprocess.run([sys.executable, str(script), *args.setup_args], check=False).returncode
+
+
 # --- entry point ---------------------------------------------------------------------------------------------
 
 
@@ -316,14 +335,52 @@ def _parser() -> argparse.ArgumentParser:
     pull = models_sub.add_parser("pull", help="pull a model, with progress")
     pull.add_argument("name", help="model name, e.g. llama3.2:1b")
     pull.set_defaults(func=_cmd_models_pull)
+
+    setup = sub.add_parser(
+        "setup",
+        help="install Ollama, a model and this configuration on this host (runs the checkout's setup_ollama.py)",
+    )
+    setup.add_argument("--project", type=Path, default=None, metavar="DIR", help="the checkout (default: this one)")
+    setup.add_argument(
+        "setup_args",
+        nargs=argparse.REMAINDER,
+        help="options for setup_ollama.py (--model NAME, --non-interactive, ...)",
+    )
+    setup.set_defaults(func=_cmd_setup)
     return parser
 
+
+def _command_index(argv: list[str]) -> int | None:
+    """Where the command word is: the first argument that is neither a global option nor its value."""
+    i = 0
+    while i < len(argv):
+        if argv[i] == "--etc-dir":
+            i += 2
+        elif argv[i].startswith("-"):
+            i += 1
+        else:
+            return i
+    return None
+
+
+_SETUP_PARSER = argparse.ArgumentParser(add_help=False)
+_SETUP_PARSER.add_argument("--project", type=Path, default=None)
 
 Command = Callable[[argparse.Namespace, Settings, _Out], int]
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    # `setup` hands its options to setup_ollama.py; only --project is its own (a flat parser keeps their order).
+    setup_args: list[str] = []
+    command_at = _command_index(argv)
+    if command_at is not None and argv[command_at] == "setup":
+        cut = command_at + 1
+        argv, setup_args = argv[:cut], argv[cut:]
+        own, setup_args = _SETUP_PARSER.parse_known_args(setup_args)
+        argv += ["--project", str(own.project)] if own.project else []
     args = _parser().parse_args(argv)
+    args.setup_args = setup_args
     out = _Out()
     try:
         settings = Settings.load(etc_dir=args.etc_dir)

@@ -4,11 +4,13 @@ create. The modules' logic is the code the role runs on hosts."""
 
 from __future__ import annotations
 
+import http.server
 import json
 import shutil
+import threading
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 
@@ -188,3 +190,44 @@ def test_a_gguf_model_is_created_once_and_recreated_when_its_settings_change(
     changed = M.ensure(p | {"parameters": {"num_ctx": 8192, "stop": ["<end>"]}}, check=False)
     assert changed["changed"] and changed["missing"] == [] and changed["bytes_moved"] == 0
     assert not M.ensure(p | {"parameters": {"num_ctx": 8192, "stop": ["<end>"]}}, check=True)["changed"]
+
+
+class _RecordingPull(http.server.BaseHTTPRequestHandler):
+    """A registry-facing /api/pull that records what the module asked for, then reports success."""
+
+    bodies: ClassVar[list[dict[str, Any]]] = []
+
+    def do_POST(self) -> None:
+        self.bodies.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+        self.send_response(200)
+        self.send_header("Content-Type", "application/x-ndjson")
+        self.end_headers()
+        self.wfile.write(b'{"status":"pulling manifest"}\n{"status":"success"}\n')
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+def test_a_private_registry_is_pulled_with_insecure_and_success_without_a_manifest_is_an_error(tmp_path: Path) -> None:
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _RecordingPull)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        store = tmp_path / "models"
+        store.mkdir()
+        p = {
+            "name": "reg.internal:5000/team/model:v1",
+            "state": "present",
+            "store": str(store),
+            "api_url": f"http://127.0.0.1:{httpd.server_address[1]}",
+            "source": "pull",
+            "insecure": True,
+            "retries": 0,
+            "timeout": 10,
+        }
+        with pytest.raises(M.ModelError, match=r"reported success pulling .* does not exist"):
+            M.ensure(p, check=False)
+        assert _RecordingPull.bodies == [{"model": "reg.internal:5000/team/model:v1", "insecure": True, "stream": True}]
+    finally:
+        httpd.shutdown()
+        httpd.server_close()

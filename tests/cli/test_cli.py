@@ -487,3 +487,22 @@ def test_a_password_in_the_ollama_url_is_never_shown(user: Home) -> None:
     assert "ops:***@" in doctor.stdout  # the endpoint is still named
     for text in (doctor.stdout, doctor.stderr, ask.stdout, ask.stderr):
         assert password not in text
+
+
+def test_setup_runs_the_checkouts_setup_script_with_its_options(user: Home) -> None:
+    proc = user.run("setup", "--model", "llama3.2:1b", "--non-interactive", "--print-command")
+    assert proc.returncode == 0, proc.stderr
+    line = next(line for line in proc.stdout.splitlines() if line.startswith("setup_ollama: "))
+    assert "playbooks/ollama.yml" in line and '"ollama_models": ["llama3.2:1b"]' in line
+
+
+def test_setup_without_a_checkout_says_where_to_point_it(user: Home, tmp_path: Path) -> None:
+    proc = user.run("setup", "--project", str(tmp_path), "--non-interactive")
+    assert proc.returncode == 2
+    assert f"no scripts/setup_ollama.py under {tmp_path}" in proc.stderr and "--project DIR" in proc.stderr
+
+
+def test_the_word_setup_in_a_prompt_is_not_the_setup_command(user: Home) -> None:
+    proc = user.run("ask", "setup", "--model", "x")  # were it the setup command, --model would go to the script
+    assert proc.returncode == 2
+    assert "unrecognized arguments: --model x" in proc.stderr

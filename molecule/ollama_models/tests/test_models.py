@@ -5,6 +5,7 @@ is created once and not copied again."""
 
 from __future__ import annotations
 
+import datetime
 import hashlib
 import json
 import os
@@ -143,3 +144,14 @@ def test_a_pull_that_would_not_fit_is_stopped_and_leaves_no_partial_file() -> No
         ), run
         assert HOST.file_hashes(STORE) == before, "no blob, no partial file, no manifest"
         assert listed() == ["gemma3-270m:latest", "smollm-double:1b"]
+
+
+def test_warm_loads_every_present_model_for_the_keep_alive() -> None:
+    HOST.restart()  # nothing loaded
+    assert HOST.api("/api/ps")["models"] == []
+    run = apply_role(HOST.name, role="ollama_models", ollama_models_warm=True, ollama_models_keep_alive="45m")
+    assert run.rc == 0 and run.stats["changed"] == 0, run
+    loaded = HOST.api("/api/ps")["models"]
+    assert sorted(m["name"] for m in loaded) == DECLARED
+    left = [datetime.datetime.fromisoformat(m["expires_at"]) - datetime.datetime.now().astimezone() for m in loaded]
+    assert all(datetime.timedelta(minutes=40) < t <= datetime.timedelta(minutes=45) for t in left), left
