@@ -19,7 +19,8 @@ from typing import Any
 import httpx
 
 from cortex_client import LLMRouter, TaskType
-from tests.support.instances import Instance, instance_names
+from tests.support.archives import RELEASES, archive_path
+from tests.support.instances import Instance, http_mirror, instance_names
 
 HOSTS = [Instance(name) for name in instance_names()]
 PROJECT = Path(os.environ["MOLECULE_PROJECT_DIRECTORY"])
@@ -108,14 +109,23 @@ def traffic(urls: list[str]) -> Iterator[dict[str, Any]]:
             t.join(timeout=60)
 
 
-def test_a_rolling_upgrade_one_host_at_a_time_drops_no_request() -> None:
+def test_a_rolling_upgrade_one_host_at_a_time_drops_no_request(tmp_path: Path) -> None:
     target = other_version()
     urls = [url(h) for h in HOSTS]
-    with traffic(urls) as seen:
+    remote = f"/{target}/{archive_path(target).name}"
+    # From a mirror into an empty controller cache: the first batch downloads, the others reuse the download.
+    with http_mirror(RELEASES) as mirror, traffic(urls) as seen:
         time.sleep(2)
-        report = site(ollama_version=target, ollama_serial=1, ollama_max_fail_percentage=0)
+        report = site(
+            ollama_version=target,
+            ollama_serial=1,
+            ollama_max_fail_percentage=0,
+            ollama_archive_src=mirror.url + remote,
+            ollama_controller_cache_dir=str(tmp_path / "controller-cache"),
+        )
         time.sleep(2)
     assert report["rc"] == 0 and not failed_hosts(report), report["stats"]
+    assert [r for r in mirror.requests if r.startswith("GET ")] == [f"GET {remote}"], mirror.requests
     assert [version(h) for h in HOSTS] == [target] * 3
     assert len(report["plays"]) == 3, "one batch per host"
     assert seen["failed"] == [], seen["failed"][:5]
