@@ -1,0 +1,119 @@
+#!/usr/bin/env python3
+"""Fleet timing of the site playbook: one host against three, side by side in one run.
+
+Four fresh test hosts (`tests/support/hosts.py`, reached over SSH as fleets are): one Debian 12 host alone, then a
+fleet of Debian 12, Ubuntu 22.04 and Ubuntu 24.04 together (Ansible's forks, no serial), each converged fresh and
+then re-run (which must report changed=0), single and fleet interleaved so load hits both alike. All four roles
+run (ollama installs the test double's release air-gapped, cortex_env writes its file; no models, so the timing is
+the provisioning's own). Prints a table and rewrites its section of docs/benchmarks.md.
+
+Usage: .venv/bin/python -m tests.bench.fleet_timing [--no-docs]
+Exit status 1 if a run fails or a re-run changes anything.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from tests.bench.converge_timing import DOCS, REPO, Run, playbook
+from tests.harness.build_double_releases import archive_name
+from tests.support import hosts
+from tests.support.archives import ARCH, RELEASES
+
+SECTION = "## Fleet: converge of one host and of three"
+VERSION = "0.34.3"
+SINGLE = ["fleetbench-one-bookworm"]
+FLEET = ["fleetbench-bookworm", "fleetbench-jammy", "fleetbench-noble"]
+
+
+def write_docs(body_text: str) -> None:
+    body = f"""{SECTION}
+
+Command: `.venv/bin/python -m tests.bench.fleet_timing` (about 4 minutes on the 2-core build machine). Four fresh
+test hosts over SSH: one Debian 12 host alone, and a fleet of Debian 12, Ubuntu 22.04 and Ubuntu 24.04 converged
+together by one `ansible-playbook` (forks, no serial); each gets a fresh converge and a re-run that must report
+`changed=0`, single and fleet interleaved. The whole site playbook runs (ollama from the test double's archive,
+air-gapped; cortex_env; no models). Wall time of `ansible-playbook`, start-up included.
+
+{body_text}
+
+Here the controller and all three hosts share the build machine's two cores: the hosts' own work (unpacking the
+archive, systemd, the server's start) runs on the cores the controller needs, so three hosts cost more than one
+even though Ansible drives them in parallel (forks 5). On a real fleet each host brings its own CPU and only the
+controller's share grows with the host count.
+"""
+    text = DOCS.read_text()
+    pattern = re.compile(rf"^{re.escape(SECTION)}\n.*?(?=^## |\Z)", re.S | re.M)
+    if pattern.search(text):
+        text = pattern.sub(lambda _: body + "\n", text).rstrip("\n") + "\n"
+    else:
+        marker = "## Whole test suite"
+        text = text.replace(marker, body + "\n" + marker, 1)
+    DOCS.write_text(text)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--no-docs", action="store_true", help="do not rewrite docs/benchmarks.md")
+    args = parser.parse_args()
+    subprocess.run(["tests/harness/build_images.sh", *hosts.DISTROS], check=True, cwd=REPO, capture_output=True)
+    build = ["-m", "tests.harness.build_double_releases", "--out", str(RELEASES), "--versions", VERSION]
+    subprocess.run([sys.executable, *build, "--arch", ARCH], check=True, cwd=REPO, capture_output=True)
+    release = RELEASES / VERSION
+    load = os.getloadavg()[0]
+    print(f"load average at start: {load:.1f}", flush=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        extra = Path(tmp, "vars.json")
+        extra.write_text(
+            json.dumps(
+                {
+                    "ollama_version": VERSION,
+                    "ollama_archive_src": str(release / archive_name(VERSION, ARCH)),
+                    "ollama_checksums_file": str(release / "sha256sum.txt"),
+                    "ollama_no_cloud": True,
+                    "ollama_controller_cache_dir": str(Path(tmp, "controller-cache")),
+                }
+            )
+        )
+        distros = ["bookworm", "bookworm", "jammy", "noble"]
+        started = hosts.start_many([{"name": n, "distro": d} for n, d in zip(SINGLE + FLEET, distros, strict=True)])
+        try:
+            inventory = Path(tmp, "inventory.json")
+            inventory.write_text(json.dumps({"all": {"hosts": {h.instance: h.inventory_vars() for h in started}}}))
+            runs: dict[str, Run] = {}
+            for kind in ("fresh", "re-run"):
+                runs[f"one {kind}"] = playbook(REPO, inventory, ",".join(SINGLE), extra)
+                runs[f"three {kind}"] = playbook(REPO, inventory, ",".join(FLEET), extra)
+        finally:
+            hosts.stop(*SINGLE, *FLEET)
+    ok = all(r.ok for r in runs.values()) and runs["one re-run"].changed == 0 and runs["three re-run"].changed == 0
+    rows = [
+        "| run | one host (s) | three hosts (s) | three / one |",
+        "|---|---|---|---|",
+    ]
+    for kind in ("fresh", "re-run"):
+        one, three = runs[f"one {kind}"].seconds, runs[f"three {kind}"].seconds
+        rows.append(f"| {kind} converge | {one:.1f} | {three:.1f} | {three / one:.2f}x |")
+    rows.append("")
+    rows.append(f"Re-runs changed: one host {runs['one re-run'].changed}, three hosts {runs['three re-run'].changed}.")
+    fresh = runs["three fresh"].seconds / runs["one fresh"].seconds
+    rows.append(
+        f"Load average at the start: {load:.1f}. Goal for a fresh converge, three / one <= 1.5x: "
+        f"{'met' if fresh <= 1.5 else '**missed**'} ({fresh:.2f}x)."
+    )
+    table = "\n".join(rows)
+    print(table)
+    if not args.no_docs:
+        write_docs(table)
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
