@@ -85,3 +85,61 @@ def test_a_new_key_at_vvv_and_diff_shows_nowhere_but_in_the_file() -> None:
         restore = subprocess.run([*cmd[:-3], cmd[-1]], capture_output=True, text=True, env=env, check=False)
         assert restore.returncode == 0, restore.stdout[-2000:]
     assert KEY in HOST.sh(f"cat {ENV}")
+
+
+# scripts/setup_ollama.py run on the host itself, as on a CI runner: the checkout as committed, pip told to use the
+# wheels the controller fetched, the test double's release and registry instead of the internet.
+SETUP = (
+    "cd /srv/cortex && PIP_NO_INDEX=1 PIP_FIND_LINKS=/srv/wheels python3 scripts/setup_ollama.py "
+    "--version 0.34.3 --archive /srv/release/{archive} --checksums /srv/release/sha256sum.txt {options} "
+    "-- -e @/srv/setup-vars.json"
+)
+# The same on a terminal: a pty, the answer typed at the model question.
+ON_A_TERMINAL = """
+import os, pty, sys
+pid, fd = pty.fork()
+if pid == 0:
+    os.execvp("sh", ["sh", "-c", sys.argv[1]])
+os.write(fd, sys.argv[2].encode() + b"\\n")
+while True:
+    try:
+        data = os.read(fd, 4096)
+    except OSError:
+        break
+    if not data:
+        break
+    sys.stdout.write(data.decode(errors="replace"))
+sys.exit(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]))
+"""
+
+
+def test_the_setup_script_sets_up_a_host_standing_in_for_a_ci_runner(tmp_path: Path) -> None:
+    project = Path(os.environ["MOLECULE_PROJECT_DIRECTORY"])
+    release = project / ".cache" / "double-releases" / "0.34.3"
+    checkout = subprocess.run(
+        ["git", "archive", "--format=tar", "--prefix=cortex/", "HEAD"], cwd=project, capture_output=True, check=True
+    ).stdout
+    subprocess.run(["podman", "cp", "-", f"{HOST.name}:/srv"], input=checkout, check=True)
+    for source, target in (
+        (project / ".cache" / "setup-wheelhouse", "/srv/wheels"),
+        (project / ".cache" / "cortex-wheelhouse", "/srv/wheels"),
+        (release, "/srv/release"),
+    ):
+        HOST.sh(f"mkdir -p {target}")
+        subprocess.run(["podman", "cp", f"{source}/.", f"{HOST.name}:{target}"], check=True)
+    HOST.sh(
+        "cat > /srv/setup-vars.json", stdin='{"ollama_extra_env": {"OLLAMA_DOUBLE_REGISTRY": "/srv/double-registry"}}'
+    )
+    archive = next(p.name for p in release.iterdir() if p.name.endswith(".tar.zst"))
+
+    out = HOST.sh(SETUP.format(archive=archive, options="--model tinyllama-double --non-interactive") + " 2>&1")
+    assert "Models (download size" not in out
+    assert "Ollama runs tinyllama-double; Cortex is configured in /etc/cortex/.env" in out, out[-3000:]
+    assert "0 problem(s)" in out, "doctor ran as the play's last check"
+    assert "OLLAMA_MODEL=tinyllama-double" in HOST.sh(f"cat {ENV}")
+    assert "ok" in HOST.sh(f"{CLI} ask hello >/dev/null && echo ok")
+
+    command = SETUP.format(archive=archive, options="")
+    out = HOST.sh(f"python3 -c '{ON_A_TERMINAL}' '{command}' tinyllama-double 2>&1")
+    assert "1. llama3.2        2.0 GB   4 GB RAM  recommended  [default]" in out, out[-3000:]
+    assert "Ollama runs tinyllama-double" in out, out[-3000:]

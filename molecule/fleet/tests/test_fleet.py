@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 import tempfile
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import yaml
 
 from cortex_client import LLMRouter, TaskType
 from tests.support.archives import RELEASES, archive_path
@@ -35,8 +37,8 @@ def version(host: Instance) -> str:
     return str(host.api("/api/version")["version"])
 
 
-def site(**extra_vars: Any) -> dict[str, Any]:
-    """The site playbook on the fleet (json callback); the report."""
+def site(inventory: str = "", **extra_vars: Any) -> dict[str, Any]:
+    """The site playbook on the fleet (json callback; Molecule's inventory unless another is given); the report."""
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
         json.dump(extra_vars, f)
     env = {
@@ -46,7 +48,8 @@ def site(**extra_vars: Any) -> dict[str, Any]:
     }
     cmd = [
         str(Path(sys.executable).with_name("ansible-playbook")),
-        "-i", os.environ["MOLECULE_INVENTORY_FILE"], "-e", f"@{f.name}", str(PROJECT / "playbooks" / "ollama.yml"),
+        "-i", inventory or os.environ["MOLECULE_INVENTORY_FILE"], "-e", f"@{f.name}",
+        str(PROJECT / "playbooks" / "ollama.yml"),
     ]  # fmt: skip
     try:
         run = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False, timeout=1200)
@@ -151,3 +154,26 @@ def test_a_host_that_fails_mid_run_is_reported_the_others_converge_and_a_rerun_c
     report = site(ollama_version=target)
     assert report["rc"] == 0 and not failed_hosts(report), report["stats"]
     assert [version(h) for h in HOSTS] == [target] * 3
+
+
+def test_an_unreachable_host_is_reported_and_the_others_still_run(tmp_path: Path) -> None:
+    """A fourth host in the inventory that does not answer (nothing listens where it should be)."""
+    inventory = yaml.safe_load(Path(os.environ["MOLECULE_INVENTORY_FILE"]).read_text())
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        closed_port = s.getsockname()[1]
+    inventory["all"]["hosts"]["fleet-ghost"] = {
+        "ansible_host": "127.0.0.1", "ansible_port": closed_port, "ansible_user": "root",
+    }  # fmt: skip
+    path = tmp_path / "inventory.yml"
+    path.write_text(yaml.safe_dump(inventory))
+    before = [h.unit("InvocationID") for h in HOSTS]
+
+    report = site(inventory=str(path))
+
+    assert report["stats"]["fleet-ghost"]["unreachable"] > 0
+    assert failed_hosts(report) == {"fleet-ghost"}, report["stats"]
+    for host in HOSTS:
+        stats = report["stats"][host.name]
+        assert stats["ok"] > 20 and stats["changed"] == 0, (host.name, stats)
+    assert [h.unit("InvocationID") for h in HOSTS] == before, "the others ran to the end, and restarted nothing"
