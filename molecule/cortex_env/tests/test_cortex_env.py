@@ -116,10 +116,10 @@ sys.exit(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]))
 def test_the_setup_script_sets_up_a_host_standing_in_for_a_ci_runner(tmp_path: Path) -> None:
     project = Path(os.environ["MOLECULE_PROJECT_DIRECTORY"])
     release = project / ".cache" / "double-releases" / "0.34.3"
-    checkout = subprocess.run(
-        ["git", "archive", "--format=tar", "--prefix=cortex/", "HEAD"], cwd=project, capture_output=True, check=True
-    ).stdout
-    subprocess.run(["podman", "cp", "-", f"{HOST.name}:/srv"], input=checkout, check=True)
+    checkout = tmp_path / "checkout.tar"
+    subprocess.run(["git", "archive", "--prefix=cortex/", "-o", str(checkout), "HEAD"], cwd=project, check=True)
+    subprocess.run(["podman", "cp", str(checkout), f"{HOST.name}:/srv/checkout.tar"], check=True)
+    HOST.sh("tar -xf /srv/checkout.tar -C /srv && rm /srv/checkout.tar")
     for source, target in (
         (project / ".cache" / "setup-wheelhouse", "/srv/wheels"),
         (project / ".cache" / "cortex-wheelhouse", "/srv/wheels"),
