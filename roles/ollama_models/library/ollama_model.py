@@ -14,6 +14,7 @@ the role copies exactly those, so a re-run moves no bytes.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import http.client
 import json
@@ -112,6 +113,17 @@ class Store:
                 f"not enough free space for {name}: it needs {human(needed)} more (+{human(SPACE_MARGIN)} spare), "
                 f"{self.root} has {human(free)} free; nothing was changed"
             )
+
+    def referenced(self) -> set[str]:
+        """Blob file names some manifest in the store names."""
+        names = set()
+        for path in (self.root / "manifests").rglob("*"):
+            if path.is_file():
+                with contextlib.suppress(OSError, ValueError, ModelError):
+                    names |= {
+                        self.blob_path(layer["digest"]).name for layer in layers_of(json.loads(path.read_bytes()))
+                    }
+        return names
 
     def layer_text(self, manifest: dict[str, Any], media_type: str) -> str | None:
         for layer in manifest.get("layers", []):
@@ -248,6 +260,7 @@ class Pull:
         started = time.monotonic()
         conn, resp = self.api.stream("/api/pull", {"model": self.name, "insecure": self.insecure, "stream": True}, left)
         seen: dict[str, int] = {}
+        fresh: list[str] = []  # layers whose blob was absent when Ollama announced them
         marks: dict[str, int] = {}
         downloaded = 0
         try:
@@ -264,6 +277,8 @@ class Pull:
                 digest, total = event.get("digest"), int(event.get("total") or 0)
                 if digest and digest not in seen:
                     seen[digest] = int(event.get("completed") or 0)
+                    if not self.store.blob_path(digest).exists():
+                        fresh.append(digest)
                     self.check_layer_fits(digest, total - seen[digest])
                 if digest and total:
                     completed = int(event.get("completed") or 0)
@@ -274,7 +289,7 @@ class Pull:
                     return downloaded
         except NoSpace:
             conn.close()
-            self.remove_partials(list(seen))
+            self.remove_leftovers(fresh)
             raise
         except (OSError, ValueError, http.client.HTTPException) as e:
             raise PullFailed(f"the stream broke: {e}") from None
@@ -293,13 +308,20 @@ class Pull:
                 f"(+{human(SPACE_MARGIN)} spare), {self.store.root} has {human(free)} free; the pull was stopped",
             )
 
-    def remove_partials(self, digests: list[str]) -> None:
-        """Ollama keeps a stopped download as *-partial files, for a resume; a refused pull leaves nothing. The
-        server notices the closed connection a moment later, so sweep until it has been quiet for a while."""
+    def remove_leftovers(self, digests: list[str]) -> None:
+        """A refused pull leaves nothing: Ollama keeps a stopped download as *-partial files (for a resume), and
+        layers it finished before it noticed the closed connection as blobs no manifest names. The server notices
+        a moment later, so sweep until it has been quiet for a while. `digests`: blobs absent when the pull began."""
         blobs = self.store.root / "blobs"
         quiet = 0
         for _ in range(40):
             found = [p for d in digests for p in blobs.glob(self.store.blob_path(d).name + "-partial*")]
+            referenced = self.store.referenced()
+            found += [
+                self.store.blob_path(d)
+                for d in digests
+                if self.store.blob_path(d).exists() and self.store.blob_path(d).name not in referenced
+            ]
             for path in found:
                 path.unlink(missing_ok=True)
             quiet = 0 if found else quiet + 1
