@@ -1,12 +1,13 @@
 #!/usr/bin/env python3
-"""One-command local setup: a project venv with ansible-core, then playbooks/ollama.yml against this host.
+"""One-command local setup: a project venv with ansible-core and ansible-runner, then playbooks/ollama.yml
+against this host through ansible-runner, one progress line per task.
 
-A thin wrapper: everything it does is the playbook's work, so `ansible-playbook playbooks/ollama.yml` with the
-same variables gives the same result. It asks which model to use (the original integration's list; llama3.2 by
-default), and the playbook installs Ollama, pulls that model, sends it a test prompt (the batch gate), writes
-/etc/cortex/.env for it and installs cortex_client from this checkout into /opt/cortex/venv, then runs
-`cortex-llm doctor`. The roles' preflight stops before any change where this host cannot serve (no systemd as
-PID 1, no route to the release URL, unsupported OS) and says what to do.
+A thin wrapper: everything it does is the playbook's work, so `ansible-playbook playbooks/ollama.yml` with the same
+variables gives the same result (--print-command shows that command). It asks which model to use (the original
+integration's list; llama3.2 by default), and the playbook installs Ollama, pulls that model, sends it a test prompt
+(the batch gate), writes /etc/cortex/.env for it and installs cortex_client from this checkout into
+/opt/cortex/venv, then runs `cortex-llm doctor`. The roles' preflight stops before any change where this host cannot
+serve (no systemd as PID 1, no route to the release URL, unsupported OS) and says what to do.
 
     python3 scripts/setup_ollama.py                         # asks for the model; online: pinned, verified release
     python3 scripts/setup_ollama.py --model llama3.2:1b --non-interactive   # CI: no questions
@@ -14,6 +15,8 @@ PID 1, no route to the release URL, unsupported OS) and says what to do.
     python3 scripts/setup_ollama.py --check                 # dry run: what would change
     python3 scripts/setup_ollama.py --print-command         # show the ansible-playbook command, run nothing
     python3 scripts/setup_ollama.py -- -e ollama_keep_alive=30m   # anything after -- goes to ansible-playbook
+
+The full output of each run is kept in .cache/setup_ollama/ (the last five runs).
 """
 
 from __future__ import annotations
@@ -26,11 +29,15 @@ import shlex
 import shutil
 import subprocess
 import sys
+import tempfile
+import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 VENV = ROOT / ".venv"
 PLAYBOOK = ROOT / "playbooks" / "ollama.yml"
+RUNS = ROOT / ".cache" / "setup_ollama"  # ansible-runner's artifacts: each run's events and full output
 
 # The original integration's curated models: name, download size, memory it needs, what it is for.
 MODELS = [
@@ -70,13 +77,15 @@ def invoking_user() -> str:
 
 
 def ensure_venv() -> Path:
-    """Create .venv with the `provision` dependency group unless ansible-playbook is already there."""
-    playbook_bin = VENV / "bin" / "ansible-playbook"
-    if playbook_bin.exists():
-        return playbook_bin
-    print(f"setup_ollama: creating {VENV.relative_to(ROOT)} with ansible-core (one-time, about a minute)")
+    """Give .venv the `provision` dependency group (ansible-core, ansible-runner) unless it has it; its python."""
+    python = VENV / "bin" / "python"
+    probe = [str(python), "-c", "import ansible, ansible_runner"]
+    if python.exists() and subprocess.run(probe, check=False, capture_output=True).returncode == 0:
+        return python
+    print(f"setup_ollama: setting up {VENV.relative_to(ROOT)} with ansible-core and ansible-runner (one-time)")
     try:
-        subprocess.run([sys.executable, "-m", "venv", str(VENV)], check=True)
+        if not python.exists():
+            subprocess.run([sys.executable, "-m", "venv", str(VENV)], check=True)
         pip = [str(VENV / "bin" / "python"), "-m", "pip", "install", "-q"]
         # `--group` needs pip >= 25.1; distributions ship older ones.
         subprocess.run([*pip, "-U", "pip"], check=True)
@@ -84,13 +93,13 @@ def ensure_venv() -> Path:
     except subprocess.CalledProcessError as err:
         sys.exit(
             f"setup_ollama: could not set up the venv ({err}). Without access to PyPI, install ansible-core "
-            "from a local wheelhouse: .venv/bin/pip install --no-index --find-links DIR ansible-core; "
-            "on Debian/Ubuntu, `python3 -m venv` also needs the python3-venv package."
+            "from a local wheelhouse: .venv/bin/pip install --no-index --find-links DIR ansible-core "
+            "ansible-runner; on Debian/Ubuntu, `python3 -m venv` also needs the python3-venv package."
         )
-    return playbook_bin
+    return python
 
 
-def build_command(args: argparse.Namespace, playbook_bin: Path) -> list[str]:
+def playbook_vars(args: argparse.Namespace) -> dict[str, object]:
     extra_vars: dict[str, object] = {}
     if args.model:
         extra_vars["ollama_models"] = [args.model]
@@ -107,19 +116,79 @@ def build_command(args: argparse.Namespace, playbook_bin: Path) -> list[str]:
         extra_vars["ollama_archive_src"] = str(Path(args.archive).resolve())
     if args.checksums:
         extra_vars["ollama_checksums_file"] = str(Path(args.checksums).resolve())
-    cmd = [str(playbook_bin), str(PLAYBOOK)]
-    if args.inventory:
-        cmd += ["-i", args.inventory]
-    if extra_vars:
-        cmd += ["-e", json.dumps(extra_vars)]
-    if args.check:
-        cmd += ["--check", "--diff"]
+    return extra_vars
+
+
+def playbook_options(args: argparse.Namespace) -> list[str]:
+    """ansible-playbook's options besides the playbook, inventory and variables."""
+    options = ["--check", "--diff"] if args.check else []
     if os.geteuid() != 0 and not args.inventory:
         # The local play uses become; ask for the sudo password unless sudo works without one.
         no_password = subprocess.run(["sudo", "-n", "true"], check=False, capture_output=True).returncode == 0
         if not no_password:
-            cmd.append("--ask-become-pass")
-    return cmd + args.ansible_args
+            options.append("--ask-become-pass")
+    return options + args.ansible_args
+
+
+class Progress:
+    """ansible-runner's events as the run goes: a line per task, its changes, failures and messages, the recap."""
+
+    def __init__(self) -> None:
+        self.started = time.monotonic()
+
+    def __call__(self, event: dict[str, Any]) -> bool:
+        kind, data = event.get("event"), event.get("event_data", {})
+        shown = event.get("stdout", "").strip()
+        if kind == "playbook_on_play_start":
+            print(f"setup_ollama: play {data.get('play', '')!r}", flush=True)
+        elif kind == "playbook_on_task_start":
+            role = f"{data['role']} : " if data.get("role") else ""
+            print(f"  [{time.monotonic() - self.started:5.0f}s] {role}{data.get('task', '')}", flush=True)
+        elif kind in ("runner_on_failed", "runner_on_unreachable") and not data.get("ignore_errors"):
+            print(indent(shown), flush=True)
+        elif kind == "runner_on_ok" and data.get("task_action", "").endswith(("debug", "assert")):
+            print(indent(shown), flush=True)  # what a role means the operator to read (doctor's report, ...)
+        elif kind == "runner_on_ok" and data.get("res", {}).get("changed"):
+            print(f"          changed: {data.get('host', '')}", flush=True)
+        elif kind == "playbook_on_stats":
+            print(shown, flush=True)
+        return True  # keep every event in the run's artifacts
+
+
+def indent(text: str) -> str:
+    return "\n".join(f"          {line}" for line in text.splitlines())
+
+
+def run_playbook(args: argparse.Namespace, extra_vars: dict[str, object], options: list[str]) -> int:
+    """The site playbook through ansible-runner (the venv's: main() re-executes this script there first)."""
+    import ansible_runner  # noqa: PLC0415 # only in the venv
+
+    passwords = {}
+    if "--ask-become-pass" in options:
+        passwords[r"^BECOME password.*:\s*?$"] = getpass.getpass("sudo password: ")
+    env = {"PATH": f"{VENV / 'bin'}{os.pathsep}{os.environ.get('PATH', os.defpath)}"}  # not on PATH after the re-exec
+    if not sys.stdout.isatty():
+        env["ANSIBLE_NOCOLOR"] = "1"  # ansible-runner gives ansible a terminal of its own
+    # A fresh private data dir per run: ansible-runner would reuse a previous run's env/cmdline when this one has
+    # no options. Only the artifacts (events, full output) are kept.
+    with tempfile.TemporaryDirectory(prefix="setup_ollama-") as private:
+        runner = ansible_runner.run(
+            private_data_dir=private,
+            artifact_dir=str(RUNS),
+            rotate_artifacts=5,
+            project_dir=str(ROOT),
+            playbook=str(PLAYBOOK),
+            inventory=args.inventory,
+            extravars=extra_vars,
+            cmdline=shlex.join(options),
+            passwords=passwords,
+            envvars=env,
+            event_handler=Progress(),
+            quiet=True,
+        )
+    print(f"setup_ollama: full output in {Path(runner.config.artifact_dir, 'stdout').relative_to(ROOT)}")
+    rc: int = runner.rc
+    return rc
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -133,19 +202,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--non-interactive", action="store_true", help="ask nothing (CI); the model defaults")
     parser.add_argument("--print-command", action="store_true", help="print the ansible-playbook command and exit")
     parser.add_argument("ansible_args", nargs="*", help="after --: passed to ansible-playbook unchanged")
-    args = parser.parse_args(argv)
+    args = parser.parse_args(sys.argv[1:] if argv is None else argv)
     if bool(args.archive) != bool(args.checksums):
         parser.error("--archive and --checksums go together (the archive is verified before anything changes)")
     if os.geteuid() != 0 and not shutil.which("sudo") and not args.inventory:
         parser.error("run as root, or install sudo: the playbook installs a system service")
+    python = ensure_venv()
+    if Path(sys.prefix).resolve() != VENV.resolve():  # ansible-runner is the venv's: go on there
+        os.execv(python, [str(python), __file__, *(sys.argv[1:] if argv is None else argv)])  # noqa: S606
     if not args.model:
         interactive = not args.non_interactive and sys.stdin.isatty()
         args.model = choose_model() if interactive else DEFAULT_MODEL
-    cmd = build_command(args, ensure_venv())
-    print("setup_ollama:", shlex.join(cmd), flush=True)
+    extra_vars, options = playbook_vars(args), playbook_options(args)
+    # What ansible-runner runs, as one command an operator can copy.
+    cmd = [str(VENV / "bin" / "ansible-playbook"), str(PLAYBOOK), *(["-i", args.inventory] if args.inventory else [])]
+    print("setup_ollama:", shlex.join([*cmd, "-e", json.dumps(extra_vars), *options]), flush=True)
     if args.print_command:
         return 0
-    rc = subprocess.run(cmd, check=False, cwd=ROOT).returncode
+    rc = run_playbook(args, extra_vars, options)
     if rc == 0 and not args.check and not args.inventory:
         print(
             f"setup_ollama: Ollama runs {args.model}; Cortex is configured in /etc/cortex/.env.\n"

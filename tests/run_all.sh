@@ -94,15 +94,22 @@ reap() { # show and forget every finished scenario; a failed one sets rc in mole
   done
 }
 
-# Each test file alone (no hidden dependence on another file's fixtures or order), then the whole suite once in
-# random order with a printed seed (rerun a failure with: pytest -p random_order --random-order-seed=SEED).
+# Each test file alone (no hidden dependence on another file's fixtures or order), four files side by side (most of
+# their time is spent waiting on loopback servers and deadlines), then the whole suite once in random order with a
+# printed seed (rerun a failure with: pytest -p random_order --random-order-seed=SEED).
 pytest_isolated() {
-  local rc=0 file
-  for file in $(find tests -name 'test_*.py' -not -path 'tests/e2e/*' | sort); do
-    .venv/bin/pytest -q -p no:cacheprovider "$file" >".cache/pytest-alone.log" 2>&1 \
-      || { rc=1; echo "FAILED alone: $file"; cat .cache/pytest-alone.log; }
+  local rc=0 log log_name logs=.cache/pytest-alone
+  rm -rf "$logs" && mkdir -p "$logs"
+  find tests -name 'test_*.py' -not -path 'tests/e2e/*' | sort | xargs -P "${PYTEST_JOBS:-4}" -I{} sh -c \
+    'log="$2/$1.log"; mkdir -p "${log%/*}"; "$0" -q -p no:cacheprovider "$1" >"$log" 2>&1 || mv "$log" "$log.failed"' \
+    .venv/bin/pytest {} "$logs"
+  for log in $(find "$logs" -name '*.failed' | sort); do
+    rc=1
+    log_name=${log#"$logs"/}
+    echo "FAILED alone: ${log_name%.log.failed}"
+    cat "$log"
   done
-  ((rc)) || echo "every test file passed alone"
+  ((rc)) || echo "every test file passed alone ($(find "$logs" -name '*.log' | wc -l) files)"
   return "$rc"
 }
 pytest_random() {
