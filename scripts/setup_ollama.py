@@ -30,6 +30,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -131,32 +132,50 @@ def playbook_options(args: argparse.Namespace) -> list[str]:
 
 
 class Progress:
-    """ansible-runner's events as the run goes: a line per task, its changes, failures and messages, the recap."""
+    """ansible-runner's events as the run goes: each task that changed something or failed, with the time since the
+    start; the roles' messages (doctor's report, what was found); a task still running after SLOW_S seconds (a
+    download, a model pull) named while it runs; Ansible's recap at the end. The full output is in the artifacts."""
 
-    def __init__(self) -> None:
+    SLOW_S = 10.0
+
+    def __init__(self, show_hosts: bool) -> None:
+        self.show_hosts = show_hosts
         self.started = time.monotonic()
+        self.slow: threading.Timer | None = None
+
+    def say(self, what: str, task: str, host: str = "") -> None:
+        where = f"  [{host}]" if self.show_hosts and host else ""
+        print(f"  [{time.monotonic() - self.started:5.0f}s] {what:<9} {task}{where}", flush=True)
 
     def __call__(self, event: dict[str, Any]) -> bool:
-        kind, data = event.get("event"), event.get("event_data", {})
-        shown = event.get("stdout", "").strip()
+        kind, data = event.get("event", ""), event.get("event_data", {})
+        task = f"{data['role']} : {data.get('task', '')}" if data.get("role") else data.get("task", "")
+        host, shown = data.get("host", ""), event.get("stdout", "").strip()
+        if kind in ("playbook_on_task_start", "playbook_on_stats") and self.slow:
+            self.slow.cancel()
         if kind == "playbook_on_play_start":
             print(f"setup_ollama: play {data.get('play', '')!r}", flush=True)
         elif kind == "playbook_on_task_start":
-            role = f"{data['role']} : " if data.get("role") else ""
-            print(f"  [{time.monotonic() - self.started:5.0f}s] {role}{data.get('task', '')}", flush=True)
+            self.slow = threading.Timer(self.SLOW_S, self.say, ("running", task))
+            self.slow.daemon = True
+            self.slow.start()
         elif kind in ("runner_on_failed", "runner_on_unreachable") and not data.get("ignore_errors"):
+            self.say("FAILED" if kind == "runner_on_failed" else "UNREACHABLE", task, host)
             print(indent(shown), flush=True)
-        elif kind == "runner_on_ok" and data.get("task_action", "").endswith(("debug", "assert")):
-            print(indent(shown), flush=True)  # what a role means the operator to read (doctor's report, ...)
-        elif kind == "runner_on_ok" and data.get("res", {}).get("changed"):
-            print(f"          changed: {data.get('host', '')}", flush=True)
+        elif kind == "runner_on_ok":
+            result = data.get("res", {})
+            if result.get("changed"):
+                self.say("changed", task, host)
+            message = result.get("msg")
+            if data.get("task_action", "").endswith(("debug", "assert")) and message != "All assertions passed":
+                print(indent(shown), flush=True)  # what a role means the operator to read
         elif kind == "playbook_on_stats":
             print(shown, flush=True)
         return True  # keep every event in the run's artifacts
 
 
 def indent(text: str) -> str:
-    return "\n".join(f"          {line}" for line in text.splitlines())
+    return "\n".join(f"            {line}" for line in text.splitlines())
 
 
 def run_playbook(args: argparse.Namespace, extra_vars: dict[str, object], options: list[str]) -> int:
@@ -183,7 +202,7 @@ def run_playbook(args: argparse.Namespace, extra_vars: dict[str, object], option
             cmdline=shlex.join(options),
             passwords=passwords,
             envvars=env,
-            event_handler=Progress(),
+            event_handler=Progress(show_hosts=bool(args.inventory)),
             quiet=True,
         )
     print(f"setup_ollama: full output in {Path(runner.config.artifact_dir, 'stdout').relative_to(ROOT)}")
