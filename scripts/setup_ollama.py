@@ -167,8 +167,10 @@ class Progress:
             if result.get("changed"):
                 self.say("changed", task, host)
             message = result.get("msg")
-            if data.get("task_action", "").endswith(("debug", "assert")) and message != "All assertions passed":
-                print(indent(shown), flush=True)  # what a role means the operator to read
+            reports = data.get("task_action", "").endswith(("debug", "assert"))
+            if reports and message not in (None, "All assertions passed", "All items completed"):
+                self.say("says", task, host)  # what a role means the operator to read
+                print(indent("\n".join(message) if isinstance(message, list) else str(message)), flush=True)
         elif kind == "playbook_on_stats":
             print(shown, flush=True)
         return True  # keep every event in the run's artifacts

@@ -136,6 +136,12 @@ def test_the_setup_script_sets_up_a_host_standing_in_for_a_ci_runner(tmp_path: P
     assert "Models (download size" not in out
     assert "Ollama runs tinyllama-double; Cortex is configured in /etc/cortex/.env" in out, out[-3000:]
     assert "0 problem(s)" in out, "doctor ran as the play's last check"
+    # Through ansible-runner: progress lines (changes with their time), the recap, and the run's events kept.
+    assert "changed   cortex_env : Install cortex_client into the venv" in out, out[-3000:]
+    assert "PLAY RECAP" in out
+    artifacts = out.split("setup_ollama: full output in ")[1].split()[0].removesuffix("/stdout")
+    stats = HOST.sh(f'cd /srv/cortex && grep -l \'"event": "playbook_on_stats"\' {artifacts}/job_events/*.json')
+    assert len(stats.split()) == 1, f"ansible-runner kept the run's events: {stats}"
     assert "OLLAMA_MODEL=tinyllama-double" in HOST.sh(f"cat {ENV}")
     assert "ok" in HOST.sh(f"{CLI} ask hello >/dev/null && echo ok")
 
