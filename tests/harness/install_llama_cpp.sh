@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Install the real local LLM for the e2e tests (DESIGN.md §4): llama-cpp-python's OpenAI-compatible server
-# into .venv and the Gemma 3 270M GGUF into the cache. Idempotent: the wheel (about 14 CPU-minutes to build,
-# 7+ min on 2 cores) and the GGUF are built once and cached. CORTEX_VENV points at another venv (default: .venv).
+# into .venv and the Gemma 3 270M GGUF into the cache. Idempotent: the wheel (about 9 CPU-minutes to build,
+# 5 min on 2 cores) and the GGUF are built once and cached, the wheel under a key of its build options. CORTEX_VENV points at another venv (default: .venv).
 # --wheel-only: only build (or find) the cached wheel, with this machine's python3 when the venv does not exist
 # yet (the test runner starts the compile before it builds the venv; both are the same interpreter).
 set -euo pipefail
@@ -9,10 +9,16 @@ wheel_only=false
 [[ "${1:-}" == --wheel-only ]] && wheel_only=true
 
 LLAMA_CPP_VERSION=0.3.36
+# - portable code: the native build segfaults on first generation on CPUs that report AMX;
+# - no multimodal library (mtmd: the tests serve text; llama_cpp loads it only for image chat formats);
+# - -O1: about a third less compile time than -O3 (the longest path of a cold CI run), and the tests' few hundred
+#   tokens of Gemma 3 270M take about as long (docs/benchmarks.md, whole test suite).
+CMAKE_ARGS='-DGGML_NATIVE=OFF -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF -DLLAVA_BUILD=OFF
+  -DCMAKE_C_FLAGS_RELEASE=-O1\ -DNDEBUG -DCMAKE_CXX_FLAGS_RELEASE=-O1\ -DNDEBUG'
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 venv="${CORTEX_VENV:-$root/.venv}"
 cache="${XDG_CACHE_HOME:-$HOME/.cache}/cortex-ci"
-wheels="$cache/wheels"
+wheels="$cache/wheels/$(printf '%s' "$CMAKE_ARGS" | sha1sum | cut -c1-12)"
 gguf="$cache/gemma-3-270m-q4_k_m.gguf"
 mkdir -p "$wheels"
 
@@ -20,12 +26,10 @@ shopt -s nullglob
 found=("$wheels"/llama_cpp_python-"$LLAMA_CPP_VERSION"-*.whl)
 if ((${#found[@]} == 0)); then
   echo "install_llama_cpp: building llama-cpp-python $LLAMA_CPP_VERSION (a few minutes)"
-  # The native build segfaults on first generation on CPUs that report AMX: build portable code.
-  # --no-cache-dir: pip's wheel cache ignores CMAKE_ARGS and could hand back a native build.
+  # --no-cache-dir: pip's wheel cache ignores CMAKE_ARGS and could hand back a build with other options.
   python=python3
   [[ -x "$venv/bin/python" ]] && python="$venv/bin/python"
-  CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF" \
-    "$python" -m pip wheel --no-cache-dir --no-deps -w "$wheels" "llama-cpp-python==$LLAMA_CPP_VERSION"
+  CMAKE_ARGS="$CMAKE_ARGS" "$python" -m pip wheel --no-cache-dir --no-deps -w "$wheels" "llama-cpp-python==$LLAMA_CPP_VERSION"
   found=("$wheels"/llama_cpp_python-"$LLAMA_CPP_VERSION"-*.whl)
 fi
 if $wheel_only; then
