@@ -17,9 +17,11 @@ import argparse
 import json
 import os
 import re
+import resource
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 from tests.bench.converge_timing import DOCS, REPO, Run, playbook
@@ -31,6 +33,33 @@ SECTION = "## Fleet: converge of one host and of three"
 VERSION = "0.34.3"
 SINGLE = ["fleetbench-one-bookworm"]
 FLEET = ["fleetbench-bookworm", "fleetbench-jammy", "fleetbench-noble"]
+
+
+def host_cpu_seconds(names: list[str]) -> float:
+    """CPU time the test hosts' containers have used so far (cgroup v1 cpuacct, or v2 cpu.stat)."""
+    total = 0.0
+    for name in names:
+        inspect = ["podman", "inspect", "-f", "{{.State.CgroupPath}}", name]
+        cgroup = subprocess.run(inspect, capture_output=True, text=True, check=True).stdout.strip().lstrip("/")
+        v1 = Path("/sys/fs/cgroup/cpuacct", cgroup, "cpuacct.usage")
+        if v1.exists():
+            total += int(v1.read_text()) / 1e9
+        else:
+            stat = Path("/sys/fs/cgroup", cgroup, "cpu.stat").read_text()
+            total += int(re.search(r"^usage_usec (\d+)", stat, re.M).group(1)) / 1e6  # type: ignore[union-attr]
+    return total
+
+
+def with_cpu(names: list[str], run: Callable[[], Run]) -> tuple[Run, float]:
+    """The run and the CPU seconds it cost: the controller's (ansible-playbook and its ssh) plus the hosts'."""
+
+    def controller() -> float:
+        usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+        return usage.ru_utime + usage.ru_stime
+
+    before = controller() + host_cpu_seconds(names)
+    result = run()
+    return result, controller() + host_cpu_seconds(names) - before
 
 
 def write_docs(body_text: str) -> None:
@@ -88,20 +117,31 @@ def main() -> int:
             inventory = Path(tmp, "inventory.json")
             inventory.write_text(json.dumps({"all": {"hosts": {h.instance: h.inventory_vars() for h in started}}}))
             runs: dict[str, Run] = {}
+            cpu: dict[str, float] = {}
             for kind in ("fresh", "re-run"):
-                runs[f"one {kind}"] = playbook(REPO, inventory, ",".join(SINGLE), extra)
-                runs[f"three {kind}"] = playbook(REPO, inventory, ",".join(FLEET), extra)
+                for label, names in (("one", SINGLE), ("three", FLEET)):
+                    key = f"{label} {kind}"
+                    runs[key], cpu[key] = with_cpu(names, lambda n=names: playbook(REPO, inventory, ",".join(n), extra))
         finally:
             hosts.stop(*SINGLE, *FLEET)
     ok = all(r.ok for r in runs.values()) and runs["one re-run"].changed == 0 and runs["three re-run"].changed == 0
+    cores = os.cpu_count() or 1
     rows = [
-        "| run | one host (s) | three hosts (s) | three / one |",
-        "|---|---|---|---|",
+        "| run | one host: wall (s) | CPU (s) | three hosts: wall (s) | CPU (s) | wall three / one | CPU three / one "
+        f"| three hosts' floor on {cores} cores: CPU / {cores} (s) |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for kind in ("fresh", "re-run"):
         one, three = runs[f"one {kind}"].seconds, runs[f"three {kind}"].seconds
-        rows.append(f"| {kind} converge | {one:.1f} | {three:.1f} | {three / one:.2f}x |")
+        cpu_one, cpu_three = cpu[f"one {kind}"], cpu[f"three {kind}"]
+        rows.append(
+            f"| {kind} converge | {one:.1f} | {cpu_one:.1f} | {three:.1f} | {cpu_three:.1f} | {three / one:.2f}x "
+            f"| {cpu_three / cpu_one:.2f}x | {cpu_three / cores:.1f} |"
+        )
     rows.append("")
+    rows.append(
+        "CPU: the controller's (ansible-playbook, its workers and ssh) plus the test hosts' containers (their cgroups)."
+    )
     rows.append(f"Re-runs changed: one host {runs['one re-run'].changed}, three hosts {runs['three re-run'].changed}.")
     fresh = runs["three fresh"].seconds / runs["one fresh"].seconds
     rows.append(
