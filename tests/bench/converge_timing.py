@@ -139,6 +139,9 @@ def main() -> int:
     parser.add_argument("--version", default="0.34.3", help="double release to install (default 0.34.3)")
     parser.add_argument("--baseline", default=BASELINE, help=f"git ref of the 'before' side (default {BASELINE})")
     parser.add_argument("--no-docs", action="store_true", help="do not rewrite docs/benchmarks.md")
+    parser.add_argument(
+        "--before-over-ssh", action="store_true", help="reach the 'before' hosts over SSH too: compares the roles alone"
+    )
     args = parser.parse_args()
 
     subprocess.run(["tests/harness/build_images.sh", *args.distros], check=True, cwd=REPO, capture_output=True)
@@ -150,7 +153,8 @@ def main() -> int:
         capture_output=True,
     )
     release = RELEASES / args.version
-    lines = [f"load average at start: {os.getloadavg()[0]:.1f}; baseline {args.baseline}"]
+    transport = "SSH" if args.before_over_ssh else "podman exec"
+    lines = [f"load average at start: {os.getloadavg()[0]:.1f}; baseline {args.baseline} over {transport}"]
     print(lines[0], flush=True)
     ok = True
     with tempfile.TemporaryDirectory() as tmp:
@@ -182,7 +186,12 @@ def main() -> int:
             json.dumps(
                 {
                     "all": {
-                        "hosts": {n: {"ansible_connection": "containers.podman.podman"} for n in before_names}
+                        "hosts": {
+                            n: ssh_hosts[n].inventory_vars()
+                            if args.before_over_ssh
+                            else {"ansible_connection": "containers.podman.podman"}
+                            for n in before_names
+                        }
                         | {n: ssh_hosts[n].inventory_vars() for n in after_names}
                     }
                 }
