@@ -6,39 +6,19 @@ from __future__ import annotations
 
 import json
 import os
-import pty
 import shlex
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 from tests.support.archives import REPO
+from tests.support.terminal import on_a_terminal
 
 SCRIPT = REPO / "scripts" / "setup_ollama.py"
 
 
 def in_pty(*args: str, answers: str = "", env: dict[str, str] | None = None) -> tuple[int, str]:
-    """Run the script on a pseudo-terminal (stdin is a tty), typing `answers`; its exit status and output."""
-    master, slave = pty.openpty()
-    proc = subprocess.Popen(
-        [sys.executable, str(SCRIPT), *args],
-        stdin=slave, stdout=slave, stderr=slave, env={**os.environ, **(env or {})}, close_fds=True,
-    )  # fmt: skip
-    os.close(slave)
-    os.write(master, answers.encode())
-    chunks = []
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            data = os.read(master, 4096)
-        except OSError:  # EIO: the child closed the terminal
-            break
-        if not data:
-            break
-        chunks.append(data)
-    os.close(master)
-    return proc.wait(timeout=10), b"".join(chunks).decode().replace("\r\n", "\n")
+    return on_a_terminal([sys.executable, str(SCRIPT), *args], answers=answers, env={**os.environ, **(env or {})})
 
 
 def playbook_vars(output: str) -> dict[str, object]:

@@ -4,9 +4,7 @@ router's fakes of the cloud wire formats), in an isolated home so the developer'
 from __future__ import annotations
 
 import os
-import pty
 import re
-import select
 import subprocess
 import sys
 from pathlib import Path
@@ -17,6 +15,7 @@ from tests.support.double import InProcessDouble as OllamaDouble
 from tests.support.fakes import ConnectionRecorder, FakeAnthropic, FakeOllama, FakeOpenAI, Reply, closed_port_url
 from tests.support.instances import http_mirror
 from tests.support.keys import SECRETS
+from tests.support.terminal import on_a_terminal
 
 from .conftest import CLI, DOUBLE_MODEL, Home
 
@@ -330,31 +329,10 @@ def test_pull_plain_progress_when_not_a_tty(user: Home, ollama_empty: OllamaDoub
 
 
 def test_pull_draws_a_progress_bar_on_a_tty(user: Home, ollama_empty: OllamaDouble) -> None:
-    master, slave = pty.openpty()
     env = {"PATH": os.environ["PATH"], "HOME": str(user.home), "OLLAMA_BASE_URL": ollama_empty.url}
-    proc = subprocess.Popen(
-        [str(CLI), "--etc-dir", str(user.etc), "models", "pull", DOUBLE_MODEL],
-        stdout=slave,
-        stderr=slave,
-        cwd=user.cwd,
-        env=env,
-    )
-    os.close(slave)
-    output = b""
-    while True:
-        ready, _, _ = select.select([master], [], [], 30)
-        if not ready:
-            break
-        try:
-            data = os.read(master, 4096)
-        except OSError:  # EIO: the child closed the terminal
-            break
-        if not data:
-            break
-        output += data
-    os.close(master)
-    assert proc.wait(timeout=30) == 0, output
-    text = output.decode()
+    argv = [str(CLI), "--etc-dir", str(user.etc), "models", "pull", DOUBLE_MODEL]
+    rc, text = on_a_terminal(argv, env=env, cwd=user.cwd)
+    assert rc == 0, text
     assert "\r" in text
     assert re.search(r"\[#{30}\] 100%", text)
     assert text.rstrip().rsplit("\r", 1)[-1].startswith("success")  # the last redraw
