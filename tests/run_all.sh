@@ -45,9 +45,10 @@ client_bench() {
 }
 
 # Every folder molecule/<scenario>/ with a molecule.yml is a scenario (.config/molecule/config.yml is their base).
-# They run side by side, JOBS at a time (most of their time is waiting on the test hosts), longest first (by the
-# last successful run's seconds in .cache/molecule/<scenario>.seconds, else 150 s per host), so the slowest
-# scenario never starts last; each one's output is shown when it ends.
+# They run side by side, JOBS at a time (most of their time is waiting on the test hosts), longest first, so the
+# slowest scenario never starts last: by this machine's last successful run (.cache/molecule/<scenario>.seconds),
+# else by the build machine's (tests/harness/scenario_seconds: a fresh CI machine has no cache), else 150 s per host;
+# each one's output is shown when it ends.
 molecule_scenarios() {
   local jobs=${MOLECULE_JOBS:-2} rc=0 scenario name pid
   local -a order=() running=()
@@ -56,6 +57,8 @@ molecule_scenarios() {
     name=$(basename "$(dirname "$f")")
     if [[ -s .cache/molecule/$name.seconds ]]; then
       printf '%s %s\n' "$(<".cache/molecule/$name.seconds")" "$name"
+    elif grep -q "^$name " tests/harness/scenario_seconds; then
+      printf '%s %s\n' "$(awk -v n="$name" '$1 == n {print $2}' tests/harness/scenario_seconds)" "$name"
     else # hosts: its own platforms, or the base's four
       grep -q '^platforms:' "$f" || f=.config/molecule/config.yml
       printf '%s %s\n' "$(($(grep -c 'distro:' "$f") * 150))" "$name"
