@@ -311,10 +311,11 @@ class Pull:
     def remove_leftovers(self, digests: list[str]) -> None:
         """A refused pull leaves nothing: Ollama keeps a stopped download as *-partial files (for a resume), and
         layers it finished before it noticed the closed connection as blobs no manifest names. The server notices
-        a moment later, so sweep until it has been quiet for a while. `digests`: blobs absent when the pull began."""
+        a moment later (seconds on a loaded host: CI found 1 s too short), so sweep until it has been quiet for 3 s.
+        `digests`: blobs absent when the pull began."""
         blobs = self.store.root / "blobs"
         quiet = 0
-        for _ in range(40):
+        for _ in range(120):
             found = [p for d in digests for p in blobs.glob(self.store.blob_path(d).name + "-partial*")]
             referenced = self.store.referenced()
             found += [
@@ -325,7 +326,7 @@ class Pull:
             for path in found:
                 path.unlink(missing_ok=True)
             quiet = 0 if found else quiet + 1
-            if quiet >= 4:
+            if quiet >= 12:
                 return
             time.sleep(0.25)
 
