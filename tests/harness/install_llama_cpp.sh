@@ -10,15 +10,19 @@ wheel_only=false
 
 LLAMA_CPP_VERSION=0.3.36
 # - portable code: the native build segfaults on first generation on CPUs that report AMX;
-# - no multimodal library (mtmd: the tests serve text; llama_cpp loads it only for image chat formats);
-# - -O1: about a third less compile time than -O3 (the longest path of a cold CI run), and the tests' few hundred
-#   tokens of Gemma 3 270M take about as long (docs/benchmarks.md, whole test suite).
+# - only the libraries the package ships (libllama, libggml*): no multimodal library (mtmd: the tests serve text;
+#   llama_cpp loads it only for image chat formats), and no llama.cpp `common` library, which the package's
+#   CMakeLists forces on (for mtmd) but never installs: the sdist is patched for that (COMMON_ON below);
+# - -O1 rather than -O3.
+# Together about a quarter of the CPU time of the default build (230 against about 840 CPU-seconds here), on the
+# longest path of a cold CI run; the e2e tests' few hundred tokens of Gemma 3 270M take about as long.
 CMAKE_ARGS='-DGGML_NATIVE=OFF -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF -DLLAVA_BUILD=OFF
   -DCMAKE_C_FLAGS_RELEASE=-O1\ -DNDEBUG -DCMAKE_CXX_FLAGS_RELEASE=-O1\ -DNDEBUG'
+COMMON_ON='set(LLAMA_BUILD_COMMON ON CACHE BOOL "Build llama.cpp common library" FORCE)'
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 venv="${CORTEX_VENV:-$root/.venv}"
 cache="${XDG_CACHE_HOME:-$HOME/.cache}/cortex-ci"
-wheels="$cache/wheels/$(printf '%s' "$CMAKE_ARGS" | sha1sum | cut -c1-12)"
+wheels="$cache/wheels/$(printf '%s %s' "$CMAKE_ARGS" "$COMMON_ON" | sha1sum | cut -c1-12)"
 gguf="$cache/gemma-3-270m-q4_k_m.gguf"
 mkdir -p "$wheels"
 
@@ -26,10 +30,18 @@ shopt -s nullglob
 found=("$wheels"/llama_cpp_python-"$LLAMA_CPP_VERSION"-*.whl)
 if ((${#found[@]} == 0)); then
   echo "install_llama_cpp: building llama-cpp-python $LLAMA_CPP_VERSION (a few minutes)"
-  # --no-cache-dir: pip's wheel cache ignores CMAKE_ARGS and could hand back a build with other options.
   python=python3
   [[ -x "$venv/bin/python" ]] && python="$venv/bin/python"
-  CMAKE_ARGS="$CMAKE_ARGS" "$python" -m pip wheel --no-cache-dir --no-deps -w "$wheels" "llama-cpp-python==$LLAMA_CPP_VERSION"
+  src=$(mktemp -d)
+  trap 'rm -rf "$src"' EXIT
+  "$python" -m pip download -q --no-deps --no-binary :all: -d "$src" "llama-cpp-python==$LLAMA_CPP_VERSION"
+  tar -xzf "$src"/llama_cpp_python-"$LLAMA_CPP_VERSION".tar.gz -C "$src"
+  cmakelists="$src/llama_cpp_python-$LLAMA_CPP_VERSION/CMakeLists.txt"
+  grep -qF "$COMMON_ON" "$cmakelists" || { echo "install_llama_cpp: $cmakelists no longer has: $COMMON_ON" >&2; exit 1; }
+  sed -i "s/${COMMON_ON}/${COMMON_ON/ ON / OFF }/" "$cmakelists" # no / or regex specials but the dots in it
+  grep -qF "${COMMON_ON/ ON / OFF }" "$cmakelists"
+  # --no-cache-dir: pip's wheel cache ignores CMAKE_ARGS and could hand back a build with other options.
+  CMAKE_ARGS="$CMAKE_ARGS" "$python" -m pip wheel --no-cache-dir --no-deps -w "$wheels" "${cmakelists%/*}"
   found=("$wheels"/llama_cpp_python-"$LLAMA_CPP_VERSION"-*.whl)
 fi
 if $wheel_only; then
