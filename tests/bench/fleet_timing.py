@@ -143,6 +143,12 @@ def main() -> int:
         "CPU: the controller's (ansible-playbook, its workers and ssh) plus the test hosts' containers (their cgroups)."
     )
     rows.append(f"Re-runs changed: one host {runs['one re-run'].changed}, three hosts {runs['three re-run'].changed}.")
+    one_fresh, cpu_fresh = runs["one fresh"], cpu["one fresh"]
+    rows.append(
+        f"One host alone keeps {cpu_fresh / one_fresh.seconds:.2f} cores busy in a fresh converge; three need "
+        f"{cpu['three fresh'] / cpu_fresh:.2f} times its CPU, so on {cores} cores they cannot finish in less than "
+        f"{cpu['three fresh'] / cores:.1f} s, {cpu['three fresh'] / cores / one_fresh.seconds:.2f}x one host's time."
+    )
     fresh = runs["three fresh"].seconds / runs["one fresh"].seconds
     rows.append(
         f"Load average at the start: {load:.1f}. Goal for a fresh converge, three / one <= 1.5x: "
