@@ -303,6 +303,28 @@ def test_drifted_ownership_and_modes_are_repaired() -> None:
     assert again.stats["changed"] == 0, again
 
 
+def test_drifted_unit_settings_account_and_service_are_repaired() -> None:
+    """The unit, drop-in, user and service tasks are skipped where the probe shows them as the role leaves them
+    (sha1, owner and mode of each file; the account; the service enabled and running): drift in each must still
+    be seen and repaired, and the repaired host must again be left alone."""
+    host = Instance(instance_names()[1])
+    unit, dropin = "/etc/systemd/system/ollama.service", "/etc/systemd/system/ollama.service.d/10-cortex.conf"
+    wanted = {path: host.sh(f"sha1sum {path}").split()[0] for path in (unit, dropin)}
+    host.sh(
+        f"chmod 0600 {unit} && echo '# drift' >> {dropin} && usermod -s /bin/sh -c drift ollama"
+        " && systemctl disable --now ollama"
+    )
+    run = apply_role(host.name, ollama_version=VERSION)
+    assert run.rc == 0, run
+    assert host.sh(f"stat -c '%U %G %a' {unit}").strip() == "root root 644"
+    assert {path: host.sh(f"sha1sum {path}").split()[0] for path in (unit, dropin)} == wanted
+    assert host.sh("getent passwd ollama | cut -d: -f5,7").strip() == "Ollama server:/usr/sbin/nologin"
+    assert host.unit("ActiveState") == "active" and host.sh("systemctl is-enabled ollama").strip() == "enabled"
+    assert host.api("/api/version")["version"] == VERSION
+    again = apply_role(host.name, ollama_version=VERSION)
+    assert again.stats["changed"] == 0, again
+
+
 def test_absent_uninstalls_keeping_models_unless_asked_then_present_restores() -> None:
     host = Instance(instance_names()[-1])
     gone = f"{PREFIX}/bin/ollama {RELEASES_DIR} /etc/systemd/system/ollama.service"
