@@ -114,6 +114,10 @@ class Store:
                 f"{self.root} has {human(free)} free; nothing was changed"
             )
 
+    def blob_names(self) -> set[str]:
+        blobs = self.root / "blobs"
+        return {p.name for p in blobs.iterdir()} if blobs.is_dir() else set()
+
     def referenced(self) -> set[str]:
         """Blob file names some manifest in the store names."""
         names = set()
@@ -258,9 +262,9 @@ class Pull:
 
     def attempt(self, left: float) -> int:
         started = time.monotonic()
+        present = self.store.blob_names()  # what a refused pull may not remove
         conn, resp = self.api.stream("/api/pull", {"model": self.name, "insecure": self.insecure, "stream": True}, left)
         seen: dict[str, int] = {}
-        fresh: list[str] = []  # layers whose blob was absent when Ollama announced them
         marks: dict[str, int] = {}
         downloaded = 0
         try:
@@ -277,8 +281,6 @@ class Pull:
                 digest, total = event.get("digest"), int(event.get("total") or 0)
                 if digest and digest not in seen:
                     seen[digest] = int(event.get("completed") or 0)
-                    if not self.store.blob_path(digest).exists():
-                        fresh.append(digest)
                     self.check_layer_fits(digest, total - seen[digest])
                 if digest and total:
                     completed = int(event.get("completed") or 0)
@@ -289,7 +291,7 @@ class Pull:
                     return downloaded
         except NoSpace:
             conn.close()
-            self.remove_leftovers(fresh)
+            self.remove_leftovers(present)
             raise
         except (OSError, ValueError, http.client.HTTPException) as e:
             raise PullFailed(f"the stream broke: {e}") from None
@@ -308,21 +310,18 @@ class Pull:
                 f"(+{human(SPACE_MARGIN)} spare), {self.store.root} has {human(free)} free; the pull was stopped",
             )
 
-    def remove_leftovers(self, digests: list[str]) -> None:
+    def remove_leftovers(self, present: set[str]) -> None:
         """A refused pull leaves nothing: Ollama keeps a stopped download as *-partial files (for a resume), and
-        layers it finished before it noticed the closed connection as blobs no manifest names. The server notices
-        a moment later (seconds on a loaded host: CI found 1 s too short), so sweep until it has been quiet for 3 s.
-        `digests`: blobs absent when the pull began."""
+        layers it finished before it noticed the closed connection as blobs no manifest names, also of layers it
+        went on to after the one that did not fit, which this client never saw announced. So remove whatever
+        appeared in blobs/ since the pull began (`present`: the names then) that no manifest names. The server
+        notices the closed connection a moment later (seconds on a loaded host), so sweep until it has been
+        quiet for 3 s."""
         blobs = self.store.root / "blobs"
         quiet = 0
         for _ in range(120):
-            found = [p for d in digests for p in blobs.glob(self.store.blob_path(d).name + "-partial*")]
             referenced = self.store.referenced()
-            found += [
-                self.store.blob_path(d)
-                for d in digests
-                if self.store.blob_path(d).exists() and self.store.blob_path(d).name not in referenced
-            ]
+            found = [blobs / n for n in self.store.blob_names() - present - referenced]
             for path in found:
                 path.unlink(missing_ok=True)
             quiet = 0 if found else quiet + 1
