@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """One-command local setup: a project venv with ansible-core and ansible-runner, then playbooks/ollama.yml
-against this host through ansible-runner, one progress line per task.
+against this host through ansible-runner, with a progress line for each change, failure and message.
 
 A thin wrapper: everything it does is the playbook's work, so `ansible-playbook playbooks/ollama.yml` with the same
 variables gives the same result (--print-command shows that command). It asks which model to use (the original

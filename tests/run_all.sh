@@ -50,15 +50,16 @@ client_bench() {
 # else by the build machine's (tests/harness/scenario_seconds: a fresh CI machine has no cache), else 150 s per host;
 # each one's output is shown when it ends.
 molecule_scenarios() {
-  local jobs=${MOLECULE_JOBS:-2} rc=0 scenario name pid
+  local jobs=${MOLECULE_JOBS:-2} rc=0 scenario name pid known
   local -a order=() running=()
   local -A pids=()
   order=($(for f in molecule/*/molecule.yml; do
     name=$(basename "$(dirname "$f")")
+    known=$(awk -v n="$name" '$1 == n {print $2}' tests/harness/scenario_seconds)
     if [[ -s .cache/molecule/$name.seconds ]]; then
       printf '%s %s\n' "$(<".cache/molecule/$name.seconds")" "$name"
-    elif grep -q "^$name " tests/harness/scenario_seconds; then
-      printf '%s %s\n' "$(awk -v n="$name" '$1 == n {print $2}' tests/harness/scenario_seconds)" "$name"
+    elif [[ -n $known ]]; then
+      printf '%s %s\n' "$known" "$name"
     else # hosts: its own platforms, or the base's four
       grep -q '^platforms:' "$f" || f=.config/molecule/config.yml
       printf '%s %s\n' "$(($(grep -c 'distro:' "$f") * 150))" "$name"
