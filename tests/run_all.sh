@@ -44,6 +44,23 @@ client_bench() {
   .venv/bin/python -m tests.bench.client_bench || echo "client benchmark: a target was missed in this run (informational)"
 }
 
+# The roles support the oldest ansible-core pyproject's `provision` group allows (meta/main.yml says so too), and
+# it differs where it matters (e.g. it doubles backslashes inside {{ }}, where 2.19 keeps them): these scenarios
+# run on that release instead of the venv's newest. Together they run all four roles through the site playbook
+# (cortex_env) and role ollama's install, upgrade and rollback paths (ollama_upgrade); every other scenario keeps
+# the newest. Loaded like the oldest SDK pins below: a --target directory put first on PYTHONPATH.
+OLDEST_ANSIBLE_SCENARIOS=(cortex_env ollama_upgrade)
+oldest_ansible() {
+  local target=.cache/oldest-ansible pin
+  pin=$(.venv/bin/python -c 'import re, tomllib; deps = tomllib.load(open("pyproject.toml", "rb"))["dependency-groups"]["provision"]; print(next(re.sub(r">=([0-9]+[.][0-9]+),.*", r"~=\1.0", d) for d in deps if d.startswith("ansible-core")))')
+  if [ "$(cat "$target/.pin" 2>/dev/null)" != "$pin" ]; then
+    rm -rf "$target"
+    .venv/bin/pip install -q --no-deps --target "$target" "$pin" && echo "$pin" >"$target/.pin" || return 1
+  fi
+  PYTHONPATH=$target .venv/bin/ansible-playbook --version | head -1 | grep -o 'core [0-9.]*' | cut -d' ' -f2 >"$target/.version"
+  echo "oldest ansible-core: $pin -> $(<"$target/.version") for ${OLDEST_ANSIBLE_SCENARIOS[*]}"
+}
+
 # Every folder molecule/<scenario>/ with a molecule.yml is a scenario (.config/molecule/config.yml is their base).
 # They run side by side, JOBS at a time (most of their time is waiting on the test hosts), longest first, so the
 # slowest scenario never starts last: by this machine's last successful run (.cache/molecule/<scenario>.seconds),
@@ -68,8 +85,13 @@ molecule_scenarios() {
   mkdir -p .cache/molecule
   for scenario in "${order[@]}"; do
     while ((${#pids[@]} >= jobs)); do sleep 2; reap; done
-    printf -- '----- molecule test -s %s (started at %ss)\n' "$scenario" "$SECONDS"
-    .venv/bin/molecule test -s "$scenario" >".cache/molecule/$scenario.log" 2>&1 &
+    if [[ " ${OLDEST_ANSIBLE_SCENARIOS[*]} " == *" $scenario "* ]]; then
+      printf -- '----- molecule test -s %s, ansible-core %s (started at %ss)\n' "$scenario" "$(<.cache/oldest-ansible/.version)" "$SECONDS"
+      PYTHONPATH=.cache/oldest-ansible .venv/bin/molecule test -s "$scenario" >".cache/molecule/$scenario.log" 2>&1 &
+    else
+      printf -- '----- molecule test -s %s (started at %ss)\n' "$scenario" "$SECONDS"
+      .venv/bin/molecule test -s "$scenario" >".cache/molecule/$scenario.log" 2>&1 &
+    fi
     pids[$scenario]=$!
     starts[$scenario]=$SECONDS
   done
@@ -174,6 +196,7 @@ stage "wheel (fresh venv, wheel only)" tests/harness/check_wheel.sh
 stage "pytest (random order)" pytest_random
 stage "pytest (each file alone)" pytest_isolated
 stage "pytest client (oldest SDK pins)" oldest_sdks
+stage "oldest ansible-core" oldest_ansible
 stage "systemd base images" await images
 stage "molecule (side by side)" molecule_scenarios
 stage "llama.cpp + Gemma GGUF" llama

@@ -1,5 +1,6 @@
 """Role layout rules that review would otherwise have to catch: every task of the site playbook carries its
-role's tag, and a role's preflight.yml holds checks only (asserts and fails), so it can never change a host."""
+role's tag (the tasks of a dynamic include get it from the include's `apply`), and a role's preflight.yml holds
+checks only (asserts and fails), so it can never change a host."""
 
 from __future__ import annotations
 
@@ -54,6 +55,26 @@ def test_every_task_carries_its_role_tag() -> None:
         if name.startswith("Validating arguments against arg spec"):
             continue  # Ansible's own task
         assert role in tags.split(", "), f"{role} : {name} has tags [{tags}]"
+
+
+def test_dynamic_includes_pass_their_role_tag_on() -> None:
+    """--list-tasks does not see into include_tasks: the included tasks carry the role's tag only through `apply`
+    (and the include itself must carry it, or --tags <role> would skip the include)."""
+    includes = 0
+    for path in sorted(REPO.glob("roles/*/tasks/*.yml")):
+        role = path.parts[-3]
+        for task in _tasks(yaml.safe_load(path.read_text()) or []):
+            include = task.get("ansible.builtin.include_tasks")
+            if include is None:
+                continue
+            includes += 1
+            where = f"{path.relative_to(REPO)}: {task['name']}"
+            assert isinstance(include, dict), f"{where}: give file and apply.tags"
+            applied, tags = include.get("apply", {}).get("tags", []), task.get("tags", [])
+            assert role in applied and role in tags, f"{where}: tags {tags}, apply.tags {applied}"
+            # Facts and checks run on every --tags selection: their includes keep `always` inside too.
+            assert ("always" in tags) == ("always" in applied), f"{where}: tags {tags}, apply.tags {applied}"
+    assert includes >= 8
 
 
 def test_preflight_holds_checks_only() -> None:
