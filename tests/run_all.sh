@@ -52,7 +52,8 @@ client_bench() {
 OLDEST_ANSIBLE_SCENARIOS=(cortex_env ollama_upgrade)
 oldest_ansible() {
   local target=.cache/oldest-ansible pin
-  pin=$(.venv/bin/python -c 'import re, tomllib; deps = tomllib.load(open("pyproject.toml", "rb"))["dependency-groups"]["provision"]; print(next(re.sub(r">=([0-9]+[.][0-9]+),.*", r"~=\1.0", d) for d in deps if d.startswith("ansible-core")))')
+  # ansible-core>=2.18,<2.20 -> ansible-core~=2.18.0 (the floor's newest patch release); no floor stops here.
+  pin=$(.venv/bin/python -c 'import re, tomllib; deps = tomllib.load(open("pyproject.toml", "rb"))["dependency-groups"]["provision"]; print("ansible-core~=%s.0" % next(re.match(r"ansible-core>=([0-9]+[.][0-9]+)", d)[1] for d in deps if d.startswith("ansible-core")))') || return 1
   if [ "$(cat "$target/.pin" 2>/dev/null)" != "$pin" ]; then
     rm -rf "$target"
     .venv/bin/pip install -q --no-deps --target "$target" "$pin" && echo "$pin" >"$target/.pin" || return 1
@@ -67,8 +68,8 @@ oldest_ansible() {
 # else by the build machine's (tests/harness/scenario_seconds: a fresh CI machine has no cache), else 150 s per host;
 # each one's output is shown when it ends.
 molecule_scenarios() {
-  local jobs=${MOLECULE_JOBS:-2} rc=0 scenario name pid known
-  local -a order=() running=()
+  local jobs=${MOLECULE_JOBS:-2} rc=0 scenario name pid known note
+  local -a order=() running=() runner=()
   local -A pids=()
   order=($(for f in molecule/*/molecule.yml; do
     name=$(basename "$(dirname "$f")")
@@ -85,13 +86,12 @@ molecule_scenarios() {
   mkdir -p .cache/molecule
   for scenario in "${order[@]}"; do
     while ((${#pids[@]} >= jobs)); do sleep 2; reap; done
+    runner=(.venv/bin/molecule) note=""
     if [[ " ${OLDEST_ANSIBLE_SCENARIOS[*]} " == *" $scenario "* ]]; then
-      printf -- '----- molecule test -s %s, ansible-core %s (started at %ss)\n' "$scenario" "$(<.cache/oldest-ansible/.version)" "$SECONDS"
-      PYTHONPATH=.cache/oldest-ansible .venv/bin/molecule test -s "$scenario" >".cache/molecule/$scenario.log" 2>&1 &
-    else
-      printf -- '----- molecule test -s %s (started at %ss)\n' "$scenario" "$SECONDS"
-      .venv/bin/molecule test -s "$scenario" >".cache/molecule/$scenario.log" 2>&1 &
+      runner=(env PYTHONPATH=.cache/oldest-ansible .venv/bin/molecule) note=", ansible-core $(<.cache/oldest-ansible/.version)"
     fi
+    printf -- '----- molecule test -s %s%s (started at %ss)\n' "$scenario" "$note" "$SECONDS"
+    "${runner[@]}" test -s "$scenario" >".cache/molecule/$scenario.log" 2>&1 &
     pids[$scenario]=$!
     starts[$scenario]=$SECONDS
   done
