@@ -22,10 +22,13 @@ stage() { # stage NAME COMMAND...
   return "$rc"
 }
 
+# --no-compile: byte-compiling every installed file (the `ansible` package alone brings 15,000 modules of
+# collections, of which the tests load a few dozen) was 45 of pip's 75 CPU-seconds; Python compiles and caches
+# what is imported on first use.
 setup_venv() {
   [[ -x .venv/bin/python ]] || python3 -m venv .venv || return
   .venv/bin/python -m pip install -q -U pip &&
-    .venv/bin/python -m pip install -q -e . --group dev
+    .venv/bin/python -m pip install -q --no-compile -e . --group dev
 }
 
 lint() {
@@ -120,13 +123,28 @@ reap() { # show and forget every finished scenario; a failed one sets rc in mole
   done
 }
 
+# The oldest cloud SDKs pyproject's `cloud` extra allows (anthropic 0.x sends x-api-key, openai 1.x uses httpx
+# rather than httpx2), installed into .cache/oldest-sdks for PYTHONPATH: what a user with an older pinned SDK runs.
+oldest_sdks() {
+  local target=.cache/oldest-sdks pins
+  pins=$(.venv/bin/python -c 'import tomllib; print(*(d.replace(">=", "==") for d in tomllib.load(open("pyproject.toml", "rb"))["project"]["optional-dependencies"]["cloud"]))')
+  if [ "$(cat "$target/.pins" 2>/dev/null)" != "$pins" ]; then
+    rm -rf "$target"
+    # shellcheck disable=SC2086 # one argument per pin
+    .venv/bin/pip install -q --no-deps --target "$target" $pins && echo "$pins" >"$target/.pins" || return 1
+  fi
+  echo "oldest SDK pins: $pins -> imported: $(PYTHONPATH=$target .venv/bin/python -c 'import anthropic, openai; print("anthropic", anthropic.__version__, "openai", openai.__version__)')"
+}
+
 # Each test file alone (no hidden dependence on another file's fixtures or order), four files side by side (most of
-# their time is spent waiting on loopback servers and deadlines), then the whole suite once in random order with a
-# printed seed (rerun a failure with: pytest -p random_order --random-order-seed=SEED).
+# their time is spent waiting on loopback servers and deadlines), with the oldest SDK pins: the client and CLI
+# suites on those SDKs once, file by file. Then the whole suite in random order with the newest SDKs and a printed
+# seed (rerun a failure with: pytest -p random_order --random-order-seed=SEED).
 pytest_isolated() {
   local rc=0 log log_name logs=.cache/pytest-alone
+  oldest_sdks || return 1
   rm -rf "$logs" && mkdir -p "$logs"
-  find tests -name 'test_*.py' -not -path 'tests/e2e/*' | sort | xargs -P "${PYTEST_JOBS:-4}" -I{} sh -c \
+  find tests -name 'test_*.py' -not -path 'tests/e2e/*' | sort | PYTHONPATH=.cache/oldest-sdks xargs -P "${PYTEST_JOBS:-4}" -I{} sh -c \
     'log="$2/$1.log"; mkdir -p "${log%/*}"; "$0" -q -p no:cacheprovider "$1" >"$log" 2>&1 || mv "$log" "$log.failed"' \
     .venv/bin/pytest {} "$logs"
   for log in $(find "$logs" -name '*.failed' | sort); do
@@ -144,21 +162,6 @@ pytest_random() {
   .venv/bin/pytest -q -p no:cacheprovider --random-order-seed="$seed" --ignore=tests/e2e
 }
 
-# The client suite once more with the oldest cloud SDKs pyproject's `cloud` extra allows (anthropic 0.x sends
-# x-api-key, openai 1.x uses httpx rather than httpx2): what a user with an older pinned SDK runs.
-oldest_sdks() {
-  local target=.cache/oldest-sdks pins
-  pins=$(.venv/bin/python -c 'import tomllib; print(*(d.replace(">=", "==") for d in tomllib.load(open("pyproject.toml", "rb"))["project"]["optional-dependencies"]["cloud"]))')
-  if [ "$(cat "$target/.pins" 2>/dev/null)" != "$pins" ]; then
-    rm -rf "$target"
-    # shellcheck disable=SC2086 # one argument per pin
-    .venv/bin/pip install -q --no-deps --target "$target" $pins && echo "$pins" >"$target/.pins" || return 1
-  fi
-  echo "SDKs: $pins"
-  PYTHONPATH="$target" .venv/bin/pytest -q -p no:cacheprovider tests/client
-}
-
-# Host problems make every later stage meaningless: stop there.
 stage "host (podman, packages)" tests/harness/prepare_host.sh || exit 1
 
 # Two slow builds run in the background from here, their output shown when waited for:
@@ -195,7 +198,6 @@ stage "lint" lint
 stage "wheel (fresh venv, wheel only)" tests/harness/check_wheel.sh
 stage "pytest (random order)" pytest_random
 stage "pytest (each file alone)" pytest_isolated
-stage "pytest client (oldest SDK pins)" oldest_sdks
 stage "oldest ansible-core" oldest_ansible
 stage "systemd base images" await images
 stage "molecule (side by side)" molecule_scenarios
