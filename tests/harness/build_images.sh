@@ -2,7 +2,7 @@
 # Build (once) minimal systemd base images for the test hosts: localhost/cortex-systemd:<suite>.
 # No registry is reachable, so images are made with debootstrap and `podman import` (DESIGN.md §4).
 # sshd is in the image: the harness reaches hosts over SSH with pipelining, as fleets are reached
-# (tests/harness/test_host.py). An image is rebuilt when this recipe changes (label cortex.recipe).
+# (tests/support/hosts.py). An image is rebuilt when this recipe changes (label cortex.recipe).
 # Usage: build_images.sh [suite ...]   (default: bookworm trixie jammy noble)
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -38,11 +38,12 @@ for suite in "${suites[@]}"; do
     *) echo "build_images: unknown suite $suite" >&2; exit 2 ;;
   esac
   echo "build_images: debootstrap $suite (about a minute)"
+  start=$SECONDS
   root="$work/$suite"
   debootstrap --variant=minbase --include="$include" "${extra[@]}" "$suite" "$root" >"$work/$suite.log" 2>&1 \
     || { tail -20 "$work/$suite.log" >&2; exit 1; }
   unset DEBOOTSTRAP_DIR
   tar -C "$root" -c . | podman import --change 'CMD ["/sbin/init"]' --change "LABEL cortex.recipe=$recipe" - "$image" >/dev/null
   rm -rf "$root"
-  echo "build_images: built $image"
+  echo "build_images: built $image in $((SECONDS - start)) s"
 done
