@@ -170,7 +170,7 @@ pytest_random() {
 stage "host (podman, packages)" tests/harness/prepare_host.sh || exit 1
 
 # Two slow builds run in the background from here, their output shown when waited for:
-# - the systemd images (debootstrap), needed first, by Molecule;
+# - the systemd images (mmdebstrap), needed first, by Molecule;
 # - the llama.cpp wheel (about 14 CPU-minutes, the longest path of a cold run): two compile jobs at the lowest
 #   priority, started before the venv so that most of it is done before the scenarios start. Compiling beside
 #   the scenarios slows them: the containers run in their own cgroups, where nice does not reach

@@ -2,7 +2,7 @@
 # Prepare this machine to run systemd containers with podman (DESIGN.md §4). Idempotent; needs root.
 set -euo pipefail
 
-packages=(podman runc debootstrap zstd gnupg)
+packages=(podman runc mmdebstrap distro-info-data zstd gnupg)
 missing=()
 for p in "${packages[@]}"; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing+=("$p"); done
 if ((${#missing[@]})); then
