@@ -167,6 +167,42 @@ def apply_role(
     one instance, role variables as extra vars."""
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
         json.dump(role_vars, f)
+    args = ["--limit", instance, "-e", f"@{f.name}", "-e", f"apply_role={role}", "-e", f"apply_role_tasks={tasks}"]
+    args += [*(["--check"] if check else []), *(["--diff"] if diff else []), *(["--tags", tags] if tags else [])]
+    try:
+        proc, report = _apply_playbook(args)
+    finally:
+        os.unlink(f.name)
+    return _outcome(instance, proc.returncode, proc, report)
+
+
+def apply_role_cases(instance: str, cases: dict[str, dict[str, Any]], *, role: str = "ollama") -> dict[str, RoleRun]:
+    """The role applied to one instance once per case, side by side in one ansible-playbook run, as a fleet run
+    applies it to many hosts: each case is an inventory alias of the instance (its address and credentials) whose
+    host variables are the case's, overriding the scenario's group variables as apply_role's extra vars do. One
+    playbook start for all cases; a case's rc is 2 where it failed or was unreachable, else 0. The aliases share the
+    instance's SSH connection, and sshd allows 10 sessions on one: hence the forks."""
+    with open(os.environ["MOLECULE_INVENTORY_FILE"]) as f:
+        connection = yaml.safe_load(f)["all"]["hosts"][instance]
+    aliases = {case: f"{instance}.{case}" for case in cases}
+    inventory = {"all": {"hosts": {aliases[case]: {**connection, **cases[case]} for case in cases}}}
+    with tempfile.NamedTemporaryFile("w", suffix=".yml", delete=False) as f:
+        yaml.safe_dump(inventory, f)
+    try:
+        proc, report = _apply_playbook(["-i", f.name, "--limit", ",".join(aliases.values()), "--forks", "8"])
+        if proc.returncode not in (0, 2, 4):  # 2: some host failed, 4: some host was unreachable
+            raise AssertionError(f"the run itself failed (rc={proc.returncode}):\n{proc.stdout[-2000:]}{proc.stderr}")
+    finally:
+        os.unlink(f.name)
+    runs = {}
+    for case, alias in aliases.items():
+        stats = report["stats"].get(alias, {})
+        runs[case] = _outcome(alias, 2 if stats.get("failures") or stats.get("unreachable") else 0, proc, report)
+    return runs
+
+
+def _apply_playbook(args: list[str]) -> tuple[subprocess.CompletedProcess[str], dict[str, Any]]:
+    """ansible-playbook molecule/shared/apply_role.yml on the scenario's inventory, with the json callback."""
     env = {
         **os.environ,
         "ANSIBLE_STDOUT_CALLBACK": "ansible.builtin.json",
@@ -174,41 +210,25 @@ def apply_role(
         "ANSIBLE_RETRY_FILES_ENABLED": "false",
     }
     playbook_bin = Path(sys.executable).with_name("ansible-playbook")
-    cmd = [
-        str(playbook_bin),
-        "-i",
-        os.environ["MOLECULE_INVENTORY_FILE"],
-        "--limit",
-        instance,
-        "-e",
-        f"@{f.name}",
-        "-e",
-        f"apply_role={role}",
-        "-e",
-        f"apply_role_tasks={tasks}",
-        *(["--check"] if check else []),
-        *(["--diff"] if diff else []),
-        *(["--tags", tags] if tags else []),
-        str(APPLY_PLAYBOOK),
-    ]
+    cmd = [str(playbook_bin), "-i", os.environ["MOLECULE_INVENTORY_FILE"], *args, str(APPLY_PLAYBOOK)]
+    proc = subprocess.run(cmd, check=False, capture_output=True, text=True, env=env, timeout=900)
     try:
-        proc = subprocess.run(cmd, check=False, capture_output=True, text=True, env=env, timeout=900)
-    finally:
-        os.unlink(f.name)
-    try:
-        report = json.loads(proc.stdout)
+        return proc, json.loads(proc.stdout)
     except json.JSONDecodeError:
         raise AssertionError(f"ansible-playbook printed no JSON (rc={proc.returncode}):\n{proc.stderr}") from None
+
+
+def _outcome(host: str, rc: int, proc: subprocess.CompletedProcess[str], report: dict[str, Any]) -> RoleRun:
+    """One host's part of a run: its failed tasks' messages and its stats."""
     failures = [
         f"{task['task']['name']}: {message}"
         for play in report["plays"]
         for task in play["tasks"]
-        for host, result in task["hosts"].items()
-        if host == instance and (result.get("failed") or result.get("unreachable")) and not result.get("ignored")
+        for name, result in task["hosts"].items()
+        if name == host and (result.get("failed") or result.get("unreachable")) and not result.get("ignored")
         for message in _messages(result)
     ]
-    stats = report["stats"].get(instance, {})
-    return RoleRun(proc.returncode, stats, failures, proc.stdout + proc.stderr, report)
+    return RoleRun(rc, report["stats"].get(host, {}), failures, proc.stdout + proc.stderr, report)
 
 
 def _messages(result: dict[str, Any]) -> list[str]:

@@ -1,21 +1,24 @@
 """Each bad input fails before any change, with a message that says what is wrong.
 
-Converge installed 0.34.2 on the bookworm host, which keeps running throughout. Every case snapshots the
-host (paths, types, modes, owners, sizes, mtimes of everything the role could touch, plus the service's
-invocation) before and after one ansible-playbook run of the role, and requires the two to be identical.
+Converge installed 0.34.2 on the bookworm host, which keeps running throughout. Every run of the role is
+framed by two snapshots of the host (paths, types, modes, owners, sizes, mtimes of everything the role could touch,
+plus the service's invocation), which must be identical. The bad variables (CASES) go in one ansible-playbook run,
+each case a host of its own (an alias of the bookworm host), as a fleet run with one bad host per case: each must be
+refused with its own message, and none may change the host.
 """
 
 from __future__ import annotations
 
 import re
 import socket
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.support.archives import RELEASES, archive_path
-from tests.support.instances import Instance, apply_role, http_mirror, instance_names
+from tests.support.instances import Instance, RoleRun, apply_role, apply_role_cases, http_mirror, instance_names
 
 SYSTEMD_HOST, PLAIN_HOST = (Instance(name) for name in instance_names())  # molecule.yml's platform order
 INSTALLED = "0.34.2"
@@ -79,24 +82,41 @@ def snapshot(host: Instance) -> str:
     return host.sh(SNAPSHOT)
 
 
-def assert_refused(host: Instance, patterns: list[str], **role_vars: Any) -> None:
-    before = snapshot(host)
-    run = apply_role(host.name, **role_vars)
-    assert run.rc != 0, f"the role accepted {role_vars}: {run}"
+def assert_refused_with(run: RoleRun, patterns: list[str]) -> None:
+    assert run.rc != 0, f"the role accepted the input: {run}"
     message = " ".join(run.failures)
     for pattern in patterns:
         assert re.search(pattern, message), f"failure message lacks {pattern!r}: {message}"
+
+
+def assert_refused(host: Instance, patterns: list[str], **role_vars: Any) -> None:
+    before = snapshot(host)
+    assert_refused_with(apply_role(host.name, **role_vars), patterns)
     assert snapshot(host) == before, "the host changed although the input was refused"
+
+
+@dataclass
+class CaseRuns:
+    runs: dict[str, RoleRun]
+    host_unchanged: bool
+
+
+@pytest.fixture(scope="module")
+def case_runs() -> CaseRuns:
+    SYSTEMD_HOST.sh("mkdir -p -m 0700 /srv/locked")  # root's own directory: user ollama cannot pass through it
+    before = snapshot(SYSTEMD_HOST)
+    runs = apply_role_cases(SYSTEMD_HOST.name, {case: role_vars for case, role_vars, _ in CASES})
+    return CaseRuns(runs, snapshot(SYSTEMD_HOST) == before)
 
 
 def test_good_install_is_running() -> None:
     assert SYSTEMD_HOST.api("/api/version")["version"] == INSTALLED
 
 
-@pytest.mark.parametrize(("role_vars", "patterns"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
-def test_bad_input_is_refused_before_any_change(role_vars: dict[str, Any], patterns: list[str]) -> None:
-    SYSTEMD_HOST.sh("mkdir -p -m 0700 /srv/locked")  # root's own directory: user ollama cannot pass through it
-    assert_refused(SYSTEMD_HOST, patterns, **role_vars)
+@pytest.mark.parametrize(("case", "patterns"), [(c[0], c[2]) for c in CASES], ids=[c[0] for c in CASES])
+def test_bad_input_is_refused_before_any_change(case_runs: CaseRuns, case: str, patterns: list[str]) -> None:
+    assert_refused_with(case_runs.runs[case], patterns)
+    assert case_runs.host_unchanged, "the host changed although every input was refused"
     assert SYSTEMD_HOST.api("/api/version")["version"] == INSTALLED
 
 
