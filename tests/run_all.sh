@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite on a fresh Debian/Ubuntu machine (root): host setup, venv, lint, the wheel check, Python
-# tests (client, CLI, test double; in random order, then file by file), the Molecule scenarios (found under
-# molecule/, two at a time, in systemd containers reached over SSH), end-to-end tests against a real local LLM
-# (llama.cpp + Gemma 3 270M, built in the background meanwhile), then the client benchmarks.
+# tests (client, CLI, test double; in random order, then file by file), end-to-end tests against a real local LLM
+# (llama.cpp + Gemma 3 270M, built in the background meanwhile), the Molecule scenarios (found under molecule/,
+# two at a time, in systemd containers reached over SSH), then the client benchmarks.
 # Every stage runs even when an earlier one failed; the summary lists each with its time, and the exit code is
 # non-zero if any failed. Slow artifacts are cached: podman images (podman storage), the llama.cpp wheel and the
 # Gemma GGUF (${XDG_CACHE_HOME:-~/.cache}/cortex-ci).
@@ -171,10 +171,9 @@ stage "host (podman, packages)" tests/harness/prepare_host.sh || exit 1
 
 # Two slow builds run in the background from here, their output shown when waited for:
 # - the systemd images (mmdebstrap), needed first, by Molecule;
-# - the llama.cpp wheel (about 14 CPU-minutes, the longest path of a cold run): two compile jobs at the lowest
-#   priority, started before the venv so that most of it is done before the scenarios start. Compiling beside
-#   the scenarios slows them: the containers run in their own cgroups, where nice does not reach
-#   (docs/benchmarks.md, whole test suite).
+# - the llama.cpp wheel (about 4 CPU-minutes): two compile jobs at the lowest priority, started before the venv.
+#   The e2e tests that need it run before the scenarios, so the compile is done when they start: compiling
+#   beside them made the first two about 150 s longer each (docs/benchmarks.md, cold runs without images).
 mkdir -p .cache
 declare -A background_pids
 background() { # background NAME COMMAND...: start it, its output in .cache/NAME.log
@@ -204,10 +203,10 @@ stage "wheel (fresh venv, wheel only)" tests/harness/check_wheel.sh
 stage "pytest (random order)" pytest_random
 stage "pytest (each file alone)" pytest_isolated
 stage "oldest ansible-core" oldest_ansible
-stage "systemd base images" await images
-stage "molecule (side by side)" molecule_scenarios
 stage "llama.cpp + Gemma GGUF" llama
 stage "pytest e2e (real LLM)" .venv/bin/pytest -q tests/e2e
+stage "systemd base images" await images
+stage "molecule (side by side)" molecule_scenarios
 # Last, on a quiet machine: the benchmark compares timings.
 stage "client benchmarks" client_bench
 
