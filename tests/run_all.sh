@@ -172,8 +172,9 @@ stage "host (podman, packages)" tests/harness/prepare_host.sh || exit 1
 # Two slow builds run in the background from here, their output shown when waited for:
 # - the systemd images (mmdebstrap), needed first, by Molecule;
 # - the llama.cpp wheel (about 4 CPU-minutes): two compile jobs at the lowest priority, started before the venv.
-#   The e2e tests that need it run before the scenarios, so the compile is done when they start: compiling
-#   beside them made the first two about 150 s longer each (docs/benchmarks.md, cold runs without images).
+#   The e2e tests that need it run before the scenarios, so the compile is done when they start and their times
+#   stay comparable between runs (beside it the first two took about 150 s longer). The run is no shorter for it:
+#   the machine is saturated either way (docs/benchmarks.md, cold runs without images).
 mkdir -p .cache
 declare -A background_pids
 background() { # background NAME COMMAND...: start it, its output in .cache/NAME.log

@@ -36,8 +36,9 @@ for suite in "${suites[@]}"; do
   esac
   echo "build_images: mmdebstrap $suite (under a minute)"
   start=$SECONDS
+  # A tar cut short still imports: a failed build removes what it tagged, or the next run would take it as cached.
   mmdebstrap --variant=minbase --include="$include" "${extra[@]}" "$suite" - 2>"$work/$suite.log" |
     podman import --change 'CMD ["/sbin/init"]' --change "LABEL cortex.recipe=$recipe" - "$image" >/dev/null ||
-    { tail -20 "$work/$suite.log" >&2; exit 1; }
+    { podman rmi -f "$image" >/dev/null 2>&1; tail -20 "$work/$suite.log" >&2; exit 1; }
   echo "build_images: built $image in $((SECONDS - start)) s"
 done
