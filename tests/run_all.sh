@@ -14,15 +14,22 @@ cd "$(dirname "$0")/.."
 # two longest scenarios side by side 707 -> 571 CPU-seconds).
 unset PYTHONDONTWRITEBYTECODE
 
+# The machine's busy CPU-seconds so far, all cores, every process (containers and background jobs included): on two
+# cores the run is CPU-bound, so these, not the wall times, show what a change saves.
+busy_seconds() { awk -v hz="$(getconf CLK_TCK)" '$1 == "cpu" {print int(($2 + $3 + $4 + $7 + $8 + $9) / hz)}' /proc/stat; }
 failed=()
 summary=()
+busy_at_start=$(busy_seconds)
+
 stage() { # stage NAME COMMAND...
-  local name=$1 start=$SECONDS rc
+  local name=$1 start=$SECONDS busy rc
+  busy=$(busy_seconds)
   shift
   printf '\n===== %s\n' "$name"
   "$@"
   rc=$?
-  summary+=("$(printf '%-28s %5ss  %s' "$name" $((SECONDS - start)) "$([[ $rc == 0 ]] && echo ok || echo "FAILED (rc=$rc)")")")
+  summary+=("$(printf '%-28s %5ss %6s CPU-s  %s' "$name" $((SECONDS - start)) $(($(busy_seconds) - busy)) \
+    "$([[ $rc == 0 ]] && echo ok || echo "FAILED (rc=$rc)")")")
   ((rc == 0)) || failed+=("$name")
   return "$rc"
 }
@@ -185,7 +192,10 @@ declare -A background_pids
 background() { # background NAME COMMAND...: start it, its output in .cache/NAME.log
   local name=$1
   shift
-  "$@" >".cache/$name.log" 2>&1 &
+  (
+    TIMEFORMAT="$name: %0R s, its own CPU %0U s user + %0S s system"
+    time "$@"
+  ) >".cache/$name.log" 2>&1 &
   background_pids[$name]=$!
 }
 await() { # await NAME: wait for a background job, show its output, return its status
@@ -218,6 +228,7 @@ stage "client benchmarks" client_bench
 
 printf '\n===== summary\n'
 printf '%s\n' "${summary[@]}"
+printf '%-28s %5ss %6s CPU-s\n' total "$SECONDS" $(($(busy_seconds) - busy_at_start))
 if ((${#failed[@]})); then
   printf 'FAILED: %s\n' "${failed[*]}"
   exit 1
