@@ -10,8 +10,7 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 # Python caches bytecode here even where the environment says not to (some CI images set PYTHONDONTWRITEBYTECODE):
 # the venv is installed without byte-compiling (setup_venv), so without the cache every ansible-playbook, molecule
-# and pytest process compiles its modules again (`ansible-playbook --version` 1.1 CPU-seconds against 0.4; the
-# two longest scenarios side by side 707 -> 571 CPU-seconds).
+# and pytest process compiles its modules again (`ansible-playbook --version`: 1.1 CPU-seconds against 0.4).
 unset PYTHONDONTWRITEBYTECODE
 
 # The machine's busy CPU-seconds so far, all cores, every process (containers and background jobs included): on two
