@@ -13,9 +13,10 @@ cd "$(dirname "$0")/.."
 # and pytest process compiles its modules again (`ansible-playbook --version`: 1.1 CPU-seconds against 0.4).
 unset PYTHONDONTWRITEBYTECODE
 
-# The machine's busy CPU-seconds so far, all cores, every process (containers and background jobs included): on two
-# cores the run is CPU-bound, so these, not the wall times, show what a change saves.
-busy_seconds() { awk -v hz="$(getconf CLK_TCK)" '$1 == "cpu" {print int(($2 + $3 + $4 + $7 + $8 + $9) / hz)}' /proc/stat; }
+# The CPU-seconds this machine has worked so far (user, nice, system, interrupts; not the hypervisor's steal), all
+# cores, every process (containers and background jobs included): on two cores the run is mostly CPU-bound, so
+# these show what a change saves where wall times follow the machine's load.
+busy_seconds() { awk -v hz="$(getconf CLK_TCK)" '$1 == "cpu" {print int(($2 + $3 + $4 + $7 + $8) / hz)}' /proc/stat; }
 failed=()
 summary=()
 busy_at_start=$(busy_seconds)
