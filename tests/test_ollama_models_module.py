@@ -4,8 +4,10 @@ create. The modules' logic is the code the role runs on hosts."""
 
 from __future__ import annotations
 
+import hashlib
 import http.server
 import json
+import os
 import shutil
 import threading
 from collections.abc import Iterator
@@ -228,6 +230,65 @@ def test_a_private_registry_is_pulled_with_insecure_and_success_without_a_manife
         with pytest.raises(M.ModelError, match=r"reported success pulling .* does not exist"):
             M.ensure(p, check=False)
         assert _RecordingPull.bodies == [{"model": "reg.internal:5000/team/model:v1", "insecure": True, "stream": True}]
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+class _LaggingPull(http.server.BaseHTTPRequestHandler):
+    """A /api/pull whose stream lags behind its download, as a loaded server's can: the layer is whole in the store
+    (`store`, set by the test) before the client reads the event that announces it."""
+
+    store: ClassVar[Path]
+    layer = b"GGUF" + bytes(4092)
+    digest = "sha256:" + hashlib.sha256(layer).hexdigest()
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers["Content-Length"]))
+        (self.store / "blobs").mkdir(parents=True, exist_ok=True)
+        (self.store / "blobs" / self.digest.replace(":", "-")).write_bytes(self.layer)
+        size = len(self.layer)
+        events = [
+            {"status": "pulling manifest"},
+            {"status": f"pulling {self.digest[7:19]}", "digest": self.digest, "total": size, "completed": 0},
+            {"status": f"pulling {self.digest[7:19]}", "digest": self.digest, "total": size, "completed": size},
+            {"status": "success"},
+        ]
+        self.send_response(200)
+        self.send_header("Content-Type", "application/x-ndjson")
+        self.end_headers()
+        self.wfile.write(b"".join(json.dumps(e).encode() + b"\n" for e in events))
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+def test_a_layer_already_whole_when_announced_is_still_checked_for_space(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The space check reads the store, not the event: a layer that landed before its first event was read must
+    still leave the spare room, or the pull is stopped and the layer removed."""
+    store = tmp_path / "models"
+    store.mkdir()
+    _LaggingPull.store = store
+    st = os.statvfs(store)
+    monkeypatch.setattr(M, "SPACE_MARGIN", st.f_bavail * st.f_frsize)  # this filesystem has no spare room
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _LaggingPull)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        p = {
+            "name": "registry.ollama.ai/library/lagging:latest",
+            "state": "present",
+            "store": str(store),
+            "api_url": f"http://127.0.0.1:{httpd.server_address[1]}",
+            "source": "pull",
+            "insecure": False,
+            "retries": 0,
+            "timeout": 10,
+        }
+        with pytest.raises(M.NoSpace, match=r"not enough free space to pull .*lagging:latest.* the pull was stopped"):
+            M.ensure(p, check=False)
+        assert not any((store / "blobs").iterdir()), "the layer that landed is removed"
     finally:
         httpd.shutdown()
         httpd.server_close()

@@ -118,6 +118,17 @@ class Store:
         blobs = self.root / "blobs"
         return {p.name for p in blobs.iterdir()} if blobs.is_dir() else set()
 
+    def allocated(self, digest: str) -> int:
+        """Bytes a layer already takes in the store: its blob, or the partial files of its download (which Ollama
+        may create at full size, sparse: the blocks count, not the length)."""
+        blob = self.blob_path(digest)
+        files = [blob] if blob.exists() else blob.parent.glob(blob.name + "-partial*")
+        total = 0
+        for path in files:
+            with contextlib.suppress(FileNotFoundError):
+                total += path.stat().st_blocks * 512
+        return total
+
     def referenced(self) -> set[str]:
         """Blob file names some manifest in the store names."""
         names = set()
@@ -244,12 +255,15 @@ class Pull:
         """Pull; return the bytes the server reported downloading."""
         deadline = time.monotonic() + self.timeout
         failures: list[str] = []
+        # What the store had before the pull: layers it may skip checking, and what a refused pull may not remove
+        # (not re-read per attempt: an earlier attempt's layers are this pull's).
+        present = self.store.blob_names()
         for attempt in range(self.retries + 1):
             left = deadline - time.monotonic()
             if left <= 0:
                 break
             try:
-                return self.attempt(left)
+                return self.attempt(left, present)
             except PullFailed as e:
                 failures.append(str(e))
                 self.progress.append(f"attempt {attempt + 1} failed: {e}")
@@ -260,9 +274,8 @@ class Pull:
             f"last error: {failures[-1] if failures else 'no time left'}"
         )
 
-    def attempt(self, left: float) -> int:
+    def attempt(self, left: float, present: set[str]) -> int:
         started = time.monotonic()
-        present = self.store.blob_names()  # what a refused pull may not remove
         conn, resp = self.api.stream("/api/pull", {"model": self.name, "insecure": self.insecure, "stream": True}, left)
         seen: dict[str, int] = {}
         marks: dict[str, int] = {}
@@ -281,7 +294,7 @@ class Pull:
                 digest, total = event.get("digest"), int(event.get("total") or 0)
                 if digest and digest not in seen:
                     seen[digest] = int(event.get("completed") or 0)
-                    self.check_layer_fits(digest, total - seen[digest])
+                    self.check_layer_fits(digest, total, present)
                 if digest and total:
                     completed = int(event.get("completed") or 0)
                     downloaded += max(0, completed - marks.get(digest, seen[digest]))
@@ -299,9 +312,13 @@ class Pull:
             conn.close()
         raise PullFailed("the stream ended before Ollama reported success")
 
-    def check_layer_fits(self, digest: str, remaining: int) -> None:
-        if remaining <= 0 or self.store.blob_path(digest).exists():
+    def check_layer_fits(self, digest: str, total: int, present: set[str]) -> None:
+        """The layer, once whole, must leave SPACE_MARGIN free. What it still needs is read from the store, not
+        from the event: the stream can lag behind the server, and a small layer may be whole on disk by the time
+        its first event is read (checking only layers not yet on disk let such a pull through on a full disk)."""
+        if self.store.blob_path(digest).name in present:
             return
+        remaining = max(0, total - self.store.allocated(digest))
         free = self.store.free_bytes()
         if remaining + SPACE_MARGIN > free:
             raise NoSpace(
