@@ -5,6 +5,7 @@ Runs on the Ollama host. A model is present when its manifest is in the store
 (`<store>/manifests/<host>/<ns>/<model>/<tag>`), as Ollama itself decides. It gets there in one of three ways:
   pull    POST /api/pull (the server downloads; it uses the proxy the ollama role configured), with bounded
           retries and a total deadline; each layer's size is checked against free space when Ollama announces it
+          (what it already takes in the store counted)
   bundle  blobs staged on the host from a model bundle are verified (sha256) and moved into blobs/, then the
           manifest is written: blobs before manifests, so the server's start-up prune never drops them
   gguf    a staged GGUF file is uploaded (/api/blobs/<digest>) and the model created (/api/create)
