@@ -4,6 +4,7 @@ create. The modules' logic is the code the role runs on hosts."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import http.server
 import json
@@ -194,6 +195,23 @@ def test_a_gguf_model_is_created_once_and_recreated_when_its_settings_change(
     assert not M.ensure(p | {"parameters": {"num_ctx": 8192, "stop": ["<end>"]}}, check=True)["changed"]
 
 
+@contextlib.contextmanager
+def serving(handler: type[http.server.BaseHTTPRequestHandler]) -> Iterator[str]:
+    """A scripted Ollama API on a free loopback port: its URL."""
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+def pull_params(store: Path, api_url: str, name: str, **overrides: Any) -> dict[str, Any]:
+    base = {"name": name, "state": "present", "store": str(store), "api_url": api_url, "source": "pull"}
+    return base | {"insecure": False, "retries": 0, "timeout": 10} | overrides
+
+
 class _RecordingPull(http.server.BaseHTTPRequestHandler):
     """A registry-facing /api/pull that records what the module asked for, then reports success."""
 
@@ -211,28 +229,13 @@ class _RecordingPull(http.server.BaseHTTPRequestHandler):
 
 
 def test_a_private_registry_is_pulled_with_insecure_and_success_without_a_manifest_is_an_error(tmp_path: Path) -> None:
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _RecordingPull)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    try:
-        store = tmp_path / "models"
-        store.mkdir()
-        p = {
-            "name": "reg.internal:5000/team/model:v1",
-            "state": "present",
-            "store": str(store),
-            "api_url": f"http://127.0.0.1:{httpd.server_address[1]}",
-            "source": "pull",
-            "insecure": True,
-            "retries": 0,
-            "timeout": 10,
-        }
+    store = tmp_path / "models"
+    store.mkdir()
+    with serving(_RecordingPull) as url:
+        p = pull_params(store, url, "reg.internal:5000/team/model:v1", insecure=True)
         with pytest.raises(M.ModelError, match=r"reported success pulling .* does not exist"):
             M.ensure(p, check=False)
-        assert _RecordingPull.bodies == [{"model": "reg.internal:5000/team/model:v1", "insecure": True, "stream": True}]
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
+    assert _RecordingPull.bodies == [{"model": "reg.internal:5000/team/model:v1", "insecure": True, "stream": True}]
 
 
 class _LaggingPull(http.server.BaseHTTPRequestHandler):
@@ -273,22 +276,8 @@ def test_a_layer_already_whole_when_announced_is_still_checked_for_space(
     _LaggingPull.store = store
     st = os.statvfs(store)
     monkeypatch.setattr(M, "SPACE_MARGIN", st.f_bavail * st.f_frsize)  # this filesystem has no spare room
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _LaggingPull)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    try:
-        p = {
-            "name": "registry.ollama.ai/library/lagging:latest",
-            "state": "present",
-            "store": str(store),
-            "api_url": f"http://127.0.0.1:{httpd.server_address[1]}",
-            "source": "pull",
-            "insecure": False,
-            "retries": 0,
-            "timeout": 10,
-        }
+    with serving(_LaggingPull) as url:
+        p = pull_params(store, url, "registry.ollama.ai/library/lagging:latest")
         with pytest.raises(M.NoSpace, match=r"not enough free space to pull .*lagging:latest.* the pull was stopped"):
             M.ensure(p, check=False)
-        assert not any((store / "blobs").iterdir()), "the layer that landed is removed"
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
+    assert not any((store / "blobs").iterdir()), "the layer that landed is removed"
