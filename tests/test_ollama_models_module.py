@@ -240,7 +240,7 @@ def test_a_private_registry_is_pulled_with_insecure_and_success_without_a_manife
 
 class _LaggingPull(http.server.BaseHTTPRequestHandler):
     """A /api/pull whose stream lags behind its download, as a loaded server's can: the layer is whole in the store
-    (`store`, set by the test) before the client reads the event that announces it."""
+    (`store`, set by the test), and the manifest written, before the client reads the event that announces it."""
 
     store: ClassVar[Path]
     layer = b"GGUF" + bytes(4092)
@@ -250,6 +250,9 @@ class _LaggingPull(http.server.BaseHTTPRequestHandler):
         self.rfile.read(int(self.headers["Content-Length"]))
         (self.store / "blobs").mkdir(parents=True, exist_ok=True)
         (self.store / "blobs" / self.digest.replace(":", "-")).write_bytes(self.layer)
+        manifest = self.store / "manifests/registry.ollama.ai/library/lagging/latest"
+        manifest.parent.mkdir(parents=True, exist_ok=True)
+        manifest.write_text(json.dumps({"schemaVersion": 2, "layers": [{"digest": self.digest, "size": 4096}]}))
         size = len(self.layer)
         events = [
             {"status": "pulling manifest"},
@@ -266,11 +269,11 @@ class _LaggingPull(http.server.BaseHTTPRequestHandler):
         pass
 
 
-def test_a_layer_already_whole_when_announced_is_still_checked_for_space(
+def test_a_pull_already_done_when_announced_is_still_checked_for_space_and_undone(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The space check reads the store, not the event: a layer that landed before its first event was read must
-    still leave the spare room, or the pull is stopped and the layer removed."""
+    still leave the spare room, or the pull is stopped and what it added (layer and manifest) removed."""
     store = tmp_path / "models"
     store.mkdir()
     _LaggingPull.store = store
@@ -281,3 +284,4 @@ def test_a_layer_already_whole_when_announced_is_still_checked_for_space(
         with pytest.raises(M.NoSpace, match=r"not enough free space to pull .*lagging:latest.* the pull was stopped"):
             M.ensure(p, check=False)
     assert not any((store / "blobs").iterdir()), "the layer that landed is removed"
+    assert not any(p.is_file() for p in (store / "manifests").rglob("*")), "and the manifest the server wrote"

@@ -7,7 +7,6 @@ the test runner installs them and a silent skip would hide a broken setup.
 from __future__ import annotations
 
 import importlib.util
-import os
 import socket
 import subprocess
 import sys
@@ -20,15 +19,12 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.support.gguf import gguf_path
+
 # The server's model id (its `--model_alias`); the API ignores unknown ids, but a fixed one keeps asserts exact.
 MODEL_ALIAS = "gemma-3-270m"
 READY_TIMEOUT_S = 120.0
 INSTALL_HINT = "run tests/harness/install_llama_cpp.sh"
-
-
-def gguf_path() -> Path:
-    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    return cache / "cortex-ci" / "gemma-3-270m-q4_k_m.gguf"
 
 
 @dataclass(frozen=True)

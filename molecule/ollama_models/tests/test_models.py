@@ -8,11 +8,10 @@ from __future__ import annotations
 import datetime
 import hashlib
 import json
-import os
-from pathlib import Path
 
 import pytest
 
+from tests.support.gguf import gguf_path
 from tests.support.instances import Instance, apply_role, instance_names
 
 (HOST,) = (Instance(name) for name in instance_names())
@@ -22,7 +21,7 @@ POST = (
     "import sys, urllib.request; "
     'print(urllib.request.urlopen("http://127.0.0.1:11434" + sys.argv[1], sys.stdin.buffer.read()).read().decode())'
 )
-GGUF = Path(os.environ["HOME"]) / ".cache" / "cortex-ci" / "gemma-3-270m-q4_k_m.gguf"
+GGUF = gguf_path()
 
 
 def listed() -> list[str]:

@@ -251,6 +251,7 @@ class Pull:
         self.api, self.store, self.name = api, store, name
         self.insecure, self.retries, self.timeout = insecure, retries, timeout
         self.progress: list[str] = []
+        self.had_manifest = False  # set when the pull starts
 
     def run(self) -> int:
         """Pull; return the bytes the server reported downloading."""
@@ -259,6 +260,7 @@ class Pull:
         # What the store had before the pull: layers it may skip checking, and what a refused pull may not remove
         # (not re-read per attempt: an earlier attempt's layers are this pull's).
         present = self.store.blob_names()
+        self.had_manifest = self.store.manifest_path(self.name).exists()
         for attempt in range(self.retries + 1):
             left = deadline - time.monotonic()
             if left <= 0:
@@ -332,14 +334,20 @@ class Pull:
         """A refused pull leaves nothing: Ollama keeps a stopped download as *-partial files (for a resume), and
         layers it finished before it noticed the closed connection as blobs no manifest names, also of layers it
         went on to after the one that did not fit, which this client never saw announced. So remove whatever
-        appeared in blobs/ since the pull began (`present`: the names then) that no manifest names. The server
-        notices the closed connection a moment later (seconds on a loaded host), so sweep until it has been
-        quiet for 3 s."""
+        appeared in blobs/ since the pull began (`present`: the names then) that no manifest names. A server whose
+        stream lags behind may even have finished the pull, manifest included, before the refusal: a manifest that
+        was not there before the pull goes too, and its layers with it. The server notices the closed connection a
+        moment later (seconds on a loaded host), so sweep until it has been quiet for 3 s."""
         blobs = self.store.root / "blobs"
+        manifest = self.store.manifest_path(self.name)
         quiet = 0
         for _ in range(120):
+            found = []
+            if not self.had_manifest and manifest.exists():
+                manifest.unlink(missing_ok=True)
+                found.append(manifest)
             referenced = self.store.referenced()
-            found = [blobs / n for n in self.store.blob_names() - present - referenced]
+            found += [blobs / n for n in self.store.blob_names() - present - referenced]
             for path in found:
                 path.unlink(missing_ok=True)
             quiet = 0 if found else quiet + 1
