@@ -251,22 +251,23 @@ class Pull:
         self.api, self.store, self.name = api, store, name
         self.insecure, self.retries, self.timeout = insecure, retries, timeout
         self.progress: list[str] = []
-        self.had_manifest = False  # set when the pull starts
+        # What the store held when the pull began (set by run, not per attempt: an earlier attempt's layers are
+        # this pull's): layers the space check may skip, and what a refused pull may not remove.
+        self.blobs_before: set[str] = set()
+        self.had_manifest = False
 
     def run(self) -> int:
         """Pull; return the bytes the server reported downloading."""
         deadline = time.monotonic() + self.timeout
         failures: list[str] = []
-        # What the store had before the pull: layers it may skip checking, and what a refused pull may not remove
-        # (not re-read per attempt: an earlier attempt's layers are this pull's).
-        present = self.store.blob_names()
+        self.blobs_before = self.store.blob_names()
         self.had_manifest = self.store.manifest_path(self.name).exists()
         for attempt in range(self.retries + 1):
             left = deadline - time.monotonic()
             if left <= 0:
                 break
             try:
-                return self.attempt(left, present)
+                return self.attempt(left)
             except PullFailed as e:
                 failures.append(str(e))
                 self.progress.append(f"attempt {attempt + 1} failed: {e}")
@@ -277,7 +278,7 @@ class Pull:
             f"last error: {failures[-1] if failures else 'no time left'}"
         )
 
-    def attempt(self, left: float, present: set[str]) -> int:
+    def attempt(self, left: float) -> int:
         started = time.monotonic()
         conn, resp = self.api.stream("/api/pull", {"model": self.name, "insecure": self.insecure, "stream": True}, left)
         seen: dict[str, int] = {}
@@ -297,7 +298,7 @@ class Pull:
                 digest, total = event.get("digest"), int(event.get("total") or 0)
                 if digest and digest not in seen:
                     seen[digest] = int(event.get("completed") or 0)
-                    self.check_layer_fits(digest, total, present)
+                    self.check_layer_fits(digest, total)
                 if digest and total:
                     completed = int(event.get("completed") or 0)
                     downloaded += max(0, completed - marks.get(digest, seen[digest]))
@@ -307,7 +308,7 @@ class Pull:
                     return downloaded
         except NoSpace:
             conn.close()
-            self.remove_leftovers(present)
+            self.remove_leftovers()
             raise
         except (OSError, ValueError, http.client.HTTPException) as e:
             raise PullFailed(f"the stream broke: {e}") from None
@@ -315,11 +316,11 @@ class Pull:
             conn.close()
         raise PullFailed("the stream ended before Ollama reported success")
 
-    def check_layer_fits(self, digest: str, total: int, present: set[str]) -> None:
+    def check_layer_fits(self, digest: str, total: int) -> None:
         """The layer, once whole, must leave SPACE_MARGIN free. What it still needs is read from the store, not
         from the event: the stream can lag behind the server, and a small layer may be whole on disk by the time
         its first event is read (checking only layers not yet on disk let such a pull through on a full disk)."""
-        if self.store.blob_path(digest).name in present:
+        if self.store.blob_path(digest).name in self.blobs_before:
             return
         remaining = max(0, total - self.store.allocated(digest))
         free = self.store.free_bytes()
@@ -330,11 +331,11 @@ class Pull:
                 f"(+{human(SPACE_MARGIN)} spare), {self.store.root} has {human(free)} free; the pull was stopped",
             )
 
-    def remove_leftovers(self, present: set[str]) -> None:
+    def remove_leftovers(self) -> None:
         """A refused pull leaves nothing: Ollama keeps a stopped download as *-partial files (for a resume), and
         layers it finished before it noticed the closed connection as blobs no manifest names, also of layers it
         went on to after the one that did not fit, which this client never saw announced. So remove whatever
-        appeared in blobs/ since the pull began (`present`: the names then) that no manifest names. A server whose
+        appeared in blobs/ since the pull began that no manifest names. A server whose
         stream lags behind may even have finished the pull, manifest included, before the refusal: a manifest that
         was not there before the pull goes too, and its layers with it. The server notices the closed connection a
         moment later (seconds on a loaded host), so sweep until it has been quiet for 3 s."""
@@ -342,15 +343,13 @@ class Pull:
         manifest = self.store.manifest_path(self.name)
         quiet = 0
         for _ in range(120):
-            found = []
-            if not self.had_manifest and manifest.exists():
+            wrote_manifest = not self.had_manifest and manifest.exists()
+            if wrote_manifest:  # first, so that its layers count as unreferenced below
                 manifest.unlink(missing_ok=True)
-                found.append(manifest)
-            referenced = self.store.referenced()
-            found += [blobs / n for n in self.store.blob_names() - present - referenced]
-            for path in found:
-                path.unlink(missing_ok=True)
-            quiet = 0 if found else quiet + 1
+            found = self.store.blob_names() - self.blobs_before - self.store.referenced()
+            for name in found:
+                (blobs / name).unlink(missing_ok=True)
+            quiet = 0 if found or wrote_manifest else quiet + 1
             if quiet >= 12:
                 return
             time.sleep(0.25)
