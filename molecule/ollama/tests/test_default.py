@@ -259,29 +259,40 @@ def test_override_conf_wins_and_survives_a_rerun() -> None:
 
 
 @pytest.mark.parametrize(
-    ("lines", "complaints"),
+    ("override", "files", "complaints"),
     [
         (
             # One run, every guarantee broken at once: the refusal names each of them.
-            ["OLLAMA_HOST=0.0.0.0:11434", "OLLAMA_MODELS=/srv/models", "OLLAMA_ORIGINS=app://cortex"],
+            "Environment=OLLAMA_HOST=0.0.0.0:11434\nEnvironment=OLLAMA_MODELS=/srv/models\n"
+            "Environment=OLLAMA_ORIGINS=app://cortex\n",
+            {},
             [
-                "OLLAMA_HOST=0.0.0.0:11434 binds beyond this host without ollama_allow_remote_bind",
-                "OLLAMA_MODELS=/srv/models is not in a writable path",
-                "OLLAMA_ORIGINS entries that stop the server or admit any site: app://cortex",
+                "OLLAMA_HOST=0.0.0.0:11434 (from Environment=) binds beyond this host without ollama_allow_remote_bind",
+                "OLLAMA_MODELS=/srv/models (from Environment=) is not in a writable path",
+                "OLLAMA_ORIGINS entries (from Environment=) that stop the server or admit any site: app://cortex",
             ],
         ),
-        (["OLLAMA_HOST=http://[::]:11434"], ["binds beyond this host"]),
+        ("Environment=OLLAMA_HOST=http://[::]:11434\n", {}, ["binds beyond this host"]),
+        (
+            # An EnvironmentFile= wins over every Environment= line, the role's drop-in included.
+            "EnvironmentFile=-/etc/default/ollama\n",
+            {"/etc/default/ollama": "# site settings\nOLLAMA_HOST=0.0.0.0\n"},
+            ["OLLAMA_HOST=0.0.0.0 (from /etc/default/ollama) binds beyond this host"],
+        ),
     ],
-    ids=["all-interfaces-models-origins", "ipv6-any"],
+    ids=["all-interfaces-models-origins", "ipv6-any", "environment-file"],
 )
-def test_an_override_that_breaks_a_guarantee_fails_the_run(lines: list[str], complaints: list[str]) -> None:
-    """Ollama's FAQ tells people to set OLLAMA_HOST=0.0.0.0 in override.conf; the role reads the environment systemd
-    really gives the service and refuses to go on, without restarting it."""
+def test_an_override_that_breaks_a_guarantee_fails_the_run(
+    override: str, files: dict[str, str], complaints: list[str]
+) -> None:
+    """Ollama's FAQ tells people to set OLLAMA_HOST=0.0.0.0 in override.conf (or a file it names); the role reads
+    the environment systemd really gives the service and refuses to go on, without restarting it."""
     host = Instance(instance_names()[0])
-    override = "/etc/systemd/system/ollama.service.d/override.conf"
+    dropin = "/etc/systemd/system/ollama.service.d/override.conf"
     starts = host.starts()
-    environment = "".join(f"Environment={line}\\n" for line in lines)
-    host.sh(f"printf '[Service]\\n{environment}' > {override}")  # no daemon-reload: the role must see it
+    for path, text in files.items():
+        host.sh(f"printf %s {shlex.quote(text)} > {path}")
+    host.sh(f"printf '[Service]\n{override}' > {dropin}")  # no daemon-reload: the role must see it
     try:
         run = apply_role(host.name, ollama_version=VERSION)
         assert run.rc != 0, run
@@ -291,7 +302,7 @@ def test_an_override_that_breaks_a_guarantee_fails_the_run(lines: list[str], com
             assert complaint in message, message
         assert host.starts() == starts, "the service was restarted with the bad override"
     finally:
-        host.sh(f"rm -f {override} && systemctl daemon-reload")
+        host.sh(f"rm -f {dropin} {' '.join(files)} && systemctl daemon-reload")
     assert apply_role(host.name, ollama_version=VERSION).rc == 0
 
 
