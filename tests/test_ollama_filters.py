@@ -86,13 +86,99 @@ def test_an_addon_cannot_be_found_beside_a_renamed_archive() -> None:
 
 def test_where_each_sha256_comes_from() -> None:
     pinned = {"0.34.3": {"amd64": "a" * 64, "amd64-rocm": "B" * 64}}
-    main, rocm = archives(addon="rocm", pinned=pinned, archive_sha256="C" * 64)
-    # ollama_archive_sha256 names the main archive only; the add-on comes from the pinned table (lower-cased).
-    assert (main["sha256"], main["sha256_origin"]) == ("c" * 64, "ollama_archive_sha256")
+    main, rocm = archives(addon="rocm", pinned=pinned, archive_sha256="A" * 64)
+    # A pinned version is trusted through its pin (lower-cased); ollama_archive_sha256 may only agree with it.
+    assert (main["sha256"], main["sha256_origin"], main["sha256_problem"]) == ("a" * 64, "ollama_checksums", "")
     assert (rocm["sha256"], rocm["sha256_origin"]) == ("b" * 64, "ollama_checksums")
-    # A checksums file that lacks the add-on gives no sha256, never the pinned one: preflight names the file.
-    _, rocm = archives(addon="rocm", pinned=pinned, checksums_text=SUMS.splitlines()[0])
+    # Unpinned: ollama_archive_sha256 names the main archive only; a checksums file kept apart gives the add-on.
+    main, rocm = archives(addon="rocm", archive_sha256="C" * 64, checksums_text=SUMS, checksums_file="/etc/sums.txt")
+    assert (main["sha256"], main["sha256_origin"]) == ("c" * 64, "ollama_archive_sha256")
+    assert (rocm["sha256"], rocm["sha256_origin"]) == ("2" * 64, "ollama_checksums_file /etc/sums.txt")
+    # A checksums file that lacks the add-on gives no sha256: the problem names the file and the archive.
+    _, rocm = archives(addon="rocm", checksums_text=SUMS.splitlines()[0], checksums_file="/etc/sums.txt")
     assert rocm["sha256"] == ""
+    assert rocm["sha256_problem"].startswith("/etc/sums.txt (ollama_checksums_file) has no line for ")
+    assert "ollama-linux-amd64-rocm.tar.zst of ollama 0.34.3" in rocm["sha256_problem"]
+    assert "ollama_gpu_addon: none" in rocm["sha256_problem"]
+    (main,) = archives()
+    assert main["sha256_problem"].startswith("no pinned sha256 for ollama-linux-amd64.tar.zst of ollama 0.34.3")
+
+
+def test_a_checksums_file_that_disagrees_with_the_pin_is_refused_naming_both() -> None:
+    """A doctored bundle: the archive swapped and its sha256sum.txt rewritten to match. The pin wins."""
+    pinned = {"0.34.3": {"amd64": "a" * 64}}
+    (main,) = archives(
+        pinned=pinned,
+        src="/srv/bundle/ollama/",
+        checksums_text=SUMS,
+        checksums_file="/srv/bundle/ollama/sha256sum.txt",
+        trusted_for=["0.34.3"],
+    )
+    assert main["sha256"] == ""
+    problem = main["sha256_problem"]
+    assert f"ollama_checksums_file /srv/bundle/ollama/sha256sum.txt says {'1' * 64}" in problem
+    assert f"the pinned table ollama_checksums says {'a' * 64}" in problem
+    (main,) = archives(pinned=pinned, archive_sha256="d" * 64)
+    assert "ollama_archive_sha256 says " + "d" * 64 in main["sha256_problem"]
+
+
+@pytest.mark.parametrize(
+    ("src", "checksums_file", "trusted_for", "trusted"),
+    [
+        ("/srv/bundle/ollama/", "/srv/bundle/ollama/sha256sum.txt", [], False),  # travels with the archive
+        ("/srv/bundle/ollama/ollama-linux-amd64.tar.zst", "/srv/bundle/ollama/./sha256sum.txt", [], False),
+        ("/srv/bundle/ollama/", "/srv/bundle/ollama/sha256sum.txt", ["0.34.3"], True),  # opted in by version
+        ("/srv/bundle/ollama/", "/srv/bundle/ollama/sha256sum.txt", ["0.34.2"], False),  # another version's opt-in
+        ("/srv/bundle/ollama/", "/etc/ollama-release/sha256sum.txt", [], True),  # kept apart
+        ("https://mirror.example/ollama/ollama-linux-amd64.tar.zst", "/srv/sha256sum.txt", [], True),
+    ],
+)
+def test_an_unpinned_version_trusts_only_a_checksums_file_kept_apart_or_named(
+    src: str, checksums_file: str, trusted_for: list[str], trusted: bool
+) -> None:
+    (main,) = archives(src=src, checksums_text=SUMS, checksums_file=checksums_file, trusted_for=trusted_for)
+    assert (main["sha256"] == "1" * 64) is trusted
+    if not trusted:
+        assert "lies beside the archive" in main["sha256_problem"]
+        assert "ollama_bundled_checksums_trusted_for: ['0.34.3']" in main["sha256_problem"]
+
+
+def test_mirror_credentials_never_reach_what_is_shown() -> None:
+    src = "https://ops:s3cr%40t@mirror.example/ollama/ollama-linux-amd64.tar.zst?sig=1"
+    main, rocm = archives(addon="rocm", src=src, checksums_text=SUMS, checksums_file="/srv/sums.txt")
+    for archive in (main, rocm):
+        assert "s3cr" not in repr(archive) and "ops" not in repr(archive)
+    assert main["src"] == "https://mirror.example/ollama/ollama-linux-amd64.tar.zst?sig=1"
+    assert F.ollama_url_credentials(src, BASE) == {"username": "ops", "password": "s3cr@t"}
+    assert F.ollama_url_credentials("/srv/bundle/ollama/", "https://tok@mirror.example/") == {
+        "username": "tok",
+        "password": "",
+    }
+    assert F.ollama_url_credentials("", BASE) == {"username": "", "password": ""}
+    (base,) = archives(base_url="http://u:p4ss@mirror.example/releases")
+    assert base["src"] == "http://mirror.example/releases/v0.34.3/ollama-linux-amd64.tar.zst"
+    assert F.ollama_redact_url("http://u:p4ss@proxy:3128") == "http://***@proxy:3128"
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "secret"),
+    [
+        ("REGISTRY_TOKEN", "x", True),
+        ("DB_PASS", "x", True),
+        ("SMTP_PWD", "x", True),
+        ("SVC_APIKEY", "x", True),
+        ("AWS_CREDS", "x", True),
+        ("CLIENT_SECRET", "x", True),
+        ("PRIVATE_KEY_PATH", "x", True),
+        ("HTTPS_PROXY", "http://token@proxy.example:3128", True),
+        ("HTTPS_PROXY", "http://ops:pw@proxy.example:3128", True),
+        ("HTTPS_PROXY", "http://proxy.example:3128", False),
+        ("OLLAMA_DEBUG", "1", False),
+        ("OLLAMA_KV_CACHE_TYPE", "q8_0", False),
+    ],
+)
+def test_secret_settings_by_name_or_url_userinfo(name: str, value: str, secret: bool) -> None:
+    assert (F.ollama_secret_keys({name: value}) == [name]) is secret
 
 
 def test_cached_paths_by_form() -> None:

@@ -185,6 +185,19 @@ def build_release(out: Path, version: str, arches: list[str]) -> list[str]:
     return report
 
 
+def write_pinned_table(out: Path) -> None:
+    """checksums.json: every built version's sha256 as role ollama's pinned table (ollama_checksums) keys them
+    (`{version: {"amd64": ..., "amd64-rocm": ...}}`). The scenarios pin the double's releases this way, as the
+    role's defaults pin Ollama's: the double is not Ollama, so Ollama's own pins would (rightly) refuse it."""
+    table: dict[str, dict[str, str]] = {}
+    for sums in sorted(out.glob("*/sha256sum.txt")):
+        for line in sums.read_text().splitlines():
+            digest, name = line.split()
+            key = name.removeprefix("./ollama-linux-").split(".", 1)[0]
+            table.setdefault(sums.parent.name, {})[key] = digest
+    write_if_changed(out / "checksums.json", (json.dumps(table, indent=1, sort_keys=True) + "\n").encode())
+
+
 # --- local model registry -------------------------------------------------------------------------------
 
 # name -> (family, parameter size, quantization, blob size, extra layers)
@@ -264,6 +277,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.out is not None:
         for v in args.versions:
             report += build_release(args.out, v, args.arch)
+        write_pinned_table(args.out)
     if args.registry is not None:
         report += build_registry(args.registry)
     print("\n".join(report))

@@ -46,17 +46,30 @@ class Mirror:
 
     url: str
     requests: list[str] = field(default_factory=list)
+    denied: list[str] = field(default_factory=list)  # paths asked for without the mirror's credentials
 
 
 @contextlib.contextmanager
-def http_mirror(root: Path) -> Iterator[Mirror]:
+def http_mirror(root: Path, *, basic_auth: str = "") -> Iterator[Mirror]:
     """Serve root over HTTP on a free loopback port, recording the paths requested (role downloads run
-    on the controller, so the mirror only has to be reachable from here)."""
+    on the controller, so the mirror only has to be reachable from here). basic_auth "user:password": requests
+    without them get 401 with a Basic challenge, as a protected mirror answers."""
     mirror = Mirror("")
+    expected = "Basic " + base64.b64encode(basic_auth.encode()).decode()
 
     class Handler(http.server.SimpleHTTPRequestHandler):
         def log_message(self, format: str, *args: Any) -> None:
             mirror.requests.append(f"{self.command} {self.path}")
+
+        def send_head(self) -> Any:
+            if basic_auth and self.headers.get("Authorization") != expected:
+                mirror.denied.append(self.path)
+                self.send_response(401)
+                self.send_header("WWW-Authenticate", 'Basic realm="mirror"')
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return None
+            return super().send_head()
 
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Handler, directory=str(root)))
     mirror.url = f"http://127.0.0.1:{server.server_address[1]}"
@@ -161,15 +174,20 @@ def apply_role(
     check: bool = False,
     diff: bool = False,
     tags: str = "",
+    verbose: bool = False,
     **role_vars: Any,
 ) -> RoleRun:
     """Run molecule/shared/apply_role.yml (one role's tasks/<tasks>.yml; --check, --diff, --tags if asked) against
-    one instance, role variables as extra vars."""
+    one instance, role variables as extra vars. verbose: at -vvv with the default output (what an operator sees
+    when debugging; the run then has no per-task report, only its rc and output)."""
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
         json.dump(role_vars, f)
     args = ["--limit", instance, "-e", f"@{f.name}", "-e", f"apply_role={role}", "-e", f"apply_role_tasks={tasks}"]
     args += [*(["--check"] if check else []), *(["--diff"] if diff else []), *(["--tags", tags] if tags else [])]
     try:
+        if verbose:
+            proc = _run_playbook([*args, "-vvv"], callback="ansible.builtin.default")
+            return RoleRun(proc.returncode, {}, [], proc.stdout + proc.stderr, {})
         proc, report = _apply_playbook(args)
     finally:
         os.unlink(f.name)
@@ -201,17 +219,22 @@ def apply_role_cases(instance: str, cases: dict[str, dict[str, Any]], *, role: s
     return runs
 
 
-def _apply_playbook(args: list[str]) -> tuple[subprocess.CompletedProcess[str], dict[str, Any]]:
-    """ansible-playbook molecule/shared/apply_role.yml on the scenario's inventory, with the json callback."""
+def _run_playbook(args: list[str], callback: str) -> subprocess.CompletedProcess[str]:
+    """ansible-playbook molecule/shared/apply_role.yml on the scenario's inventory."""
     env = {
         **os.environ,
-        "ANSIBLE_STDOUT_CALLBACK": "ansible.builtin.json",
+        "ANSIBLE_STDOUT_CALLBACK": callback,
         "ANSIBLE_ROLES_PATH": str(REPO / "roles"),
         "ANSIBLE_RETRY_FILES_ENABLED": "false",
     }
     playbook_bin = Path(sys.executable).with_name("ansible-playbook")
     cmd = [str(playbook_bin), "-i", os.environ["MOLECULE_INVENTORY_FILE"], *args, str(APPLY_PLAYBOOK)]
-    proc = subprocess.run(cmd, check=False, capture_output=True, text=True, env=env, timeout=900)
+    return subprocess.run(cmd, check=False, capture_output=True, text=True, env=env, timeout=900)
+
+
+def _apply_playbook(args: list[str]) -> tuple[subprocess.CompletedProcess[str], dict[str, Any]]:
+    """The playbook with the json callback, and its report."""
+    proc = _run_playbook(args, "ansible.builtin.json")
     try:
         return proc, json.loads(proc.stdout)
     except json.JSONDecodeError:

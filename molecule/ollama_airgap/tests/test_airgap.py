@@ -3,6 +3,12 @@ service's egress locked to loopback (ollama_egress_lock)."""
 
 from __future__ import annotations
 
+import hashlib
+import json
+import shutil
+from pathlib import Path
+
+from tests.support.archives import ARCH, RELEASES, archive_path
 from tests.support.instances import Instance, apply_role, instance_names
 
 (HOST,) = (Instance(name) for name in instance_names())
@@ -52,3 +58,35 @@ def test_the_egress_lock_keeps_the_service_to_loopback_and_the_networks_allowed(
         HOST.sh("pkill -f '[h]ttp.server 8765'; true")
         assert apply_role(HOST.name).rc == 0
     assert "rc=1" in HOST.sh(from_service, check=False)
+
+
+def test_a_doctored_bundle_is_refused_and_changes_nothing(tmp_path: Path) -> None:
+    """Someone with access to the bundle swaps the archive for another binary and rewrites its sha256sum.txt to
+    match. For a pinned version the pin wins; for an unpinned one the bundle's own file vouches for nothing."""
+    bundle = tmp_path / "ollama"
+    shutil.copytree(RELEASES / "0.34.3", bundle)
+    main = archive_path("0.34.3").name
+    shutil.copy(archive_path("0.34.2"), bundle / main)  # another binary under the expected name
+    forged = hashlib.sha256((bundle / main).read_bytes()).hexdigest()
+    sums = bundle / "sha256sum.txt"
+    sums.write_text(
+        "".join(
+            f"{forged}  ./{main}\n" if line.endswith(main) else line + "\n" for line in sums.read_text().splitlines()
+        )
+    )
+    pinned = json.loads((RELEASES / "checksums.json").read_text())
+    release, starts = HOST.sh("readlink -f /usr/local/lib/ollama-releases/current"), HOST.starts()
+    common = {"ollama_archive_src": f"{bundle}/", "ollama_checksums_file": str(sums)}
+
+    # Pinned: refused even with the bundle's file trusted by name, naming both hashes.
+    run = apply_role(HOST.name, **common, ollama_bundled_checksums_trusted_for=["0.34.3"])
+    assert run.rc != 0, run
+    message = " ".join(run.failures)
+    assert f"says {forged}" in message and f"ollama_checksums says {pinned['0.34.3'][ARCH]}" in message, message
+    # Unpinned: the file beside the archive is not enough.
+    run = apply_role(HOST.name, **common, ollama_checksums={})
+    assert run.rc != 0, run
+    assert "lies beside the archive" in " ".join(run.failures), run
+    assert HOST.sh("readlink -f /usr/local/lib/ollama-releases/current") == release
+    assert HOST.starts() == starts
+    assert HOST.api("/api/version")["version"] == "0.34.3"

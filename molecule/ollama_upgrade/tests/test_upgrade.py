@@ -343,3 +343,44 @@ def test_gpu_addons_follow_the_hardware_and_stay_through_upgrades(tmpfs: list[st
     run = apply_role(HOST.name, ollama_version=target)
     assert run.rc == 0, run
     assert lib_tree() == shipped_lib(target)
+
+
+def test_mirror_credentials_and_secret_settings_never_reach_the_output(tmp_path: Path) -> None:
+    """A mirror that wants a user and password, named in its URL, and settings that are secrets by their names: at
+    -vvv --diff, what an operator pastes into a ticket, none of the secret values appears; the download still
+    authenticates (the mirror refuses anyone without them)."""
+    password, secrets = (
+        "M1rr0r-Pa55",
+        {"DB_PASS": "pass-1a2b", "SMTP_PWD": "pwd-3c4d", "SVC_APIKEY": "key-5e6f", "AWS_CREDS": "creds-7a8b"},
+    )
+    proxy_token = "tok-9c0d1e2f"
+    running, target = HOST.api("/api/version")["version"], fresh_version()
+    with http_mirror(RELEASES, basic_auth=f"ops:{password}") as mirror:
+        remote = f"/{target}/{archive_path(target).name}"
+        settings: dict[str, Any] = {
+            "ollama_extra_env": secrets,
+            "ollama_https_proxy": f"http://{proxy_token}@proxy.example.internal:3128",
+        }
+        try:
+            run = apply_role(
+                HOST.name,
+                diff=True,
+                verbose=True,
+                ollama_version=target,
+                ollama_archive_src=f"http://ops:{password}@{mirror.url.removeprefix('http://')}{remote}",
+                ollama_controller_cache_dir=str(tmp_path / "controller-cache"),
+                **settings,
+            )
+            assert run.rc == 0, run.output[-3000:]
+            assert f"GET {remote}" in mirror.requests, mirror.requests  # downloaded, with the credentials
+            for value in (password, proxy_token, *secrets.values()):
+                assert value not in run.output, value
+            assert "***@" in run.output or "ops" not in run.output
+            dropin = HOST.sh("cat /etc/systemd/system/ollama.service.d/10-cortex.conf")
+            shown = HOST.unit("Environment")
+            for value in (proxy_token, *secrets.values()):
+                assert value not in dropin and value not in shown, value
+            assert HOST.api("/api/version")["version"] == target
+        finally:
+            restore = apply_role(HOST.name, ollama_version=running)
+    assert restore.rc == 0, restore

@@ -3,8 +3,10 @@ so they are tested on their own (tests/test_ollama_filters.py) and run unchanged
 
 from __future__ import annotations
 
+import posixpath
 import re
 from typing import Any
+from urllib.parse import unquote
 
 # L4T release (first line of /etc/nv_tegra_release) -> JetPack add-on: R35 is JetPack 5, R36 JetPack 6.
 TEGRA_ADDON = {"R35": "jetpack5", "R36": "jetpack6"}
@@ -28,7 +30,83 @@ def ollama_addon(choice: str, arch: str, amd_gpu: bool, tegra: str) -> str:
 def _listed_sha256(checksums_text: str, name: str) -> str:
     """The sha256 a release's sha256sum.txt gives for one archive (`<hex>  ./<name>`, `*` and `./` optional)."""
     m = re.search(rf"^([0-9A-Fa-f]{{64}})[ \t]+\*?(?:\./)?{re.escape(name)}[ \t]*$", checksums_text, re.MULTILINE)
-    return m.group(1) if m else ""
+    return m.group(1).lower() if m else ""
+
+
+_USERINFO = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://)([^/@?#]*)@")
+
+
+def ollama_redact_url(value: str) -> str:
+    """A URL without the user and password it may carry (`https://user:pass@host/` -> `https://***@host/`), for
+    anything shown: labels, messages, logs."""
+    return _USERINFO.sub(r"\1***@", value)
+
+
+def ollama_url_credentials(src: str, base_url: str = "") -> dict[str, str]:
+    """The user and password in the URL archives come from (`src` if it is a URL, else `base_url`), percent-decoded,
+    for get_url's url_username/url_password: those are kept out of output, a URL's userinfo is not."""
+    url = src if re.match(r"https?://", src) else base_url
+    m = _USERINFO.match(url)
+    user, _, password = (m.group(2) if m else "").partition(":")
+    return {"username": unquote(user), "password": unquote(password)}
+
+
+def _trusted_sha256(
+    *,
+    name: str,
+    key: str,
+    version: str,
+    archive_sha256: str,
+    checksums_file: str,
+    checksums_text: str,
+    beside: bool,
+    trusted_for: list[str],
+    pinned: dict[str, dict[str, str]],
+) -> tuple[str, str, str]:
+    """(sha256, who vouches for it, the problem if no trusted sha256 exists). A pinned version is trusted only
+    through its pinned hash: a checksums file or ollama_archive_sha256 that disagrees is refused, naming both. For
+    another version the hash must come from outside what travels with the archive (ollama_archive_sha256, a
+    checksums file kept elsewhere), or the operator names the version in ollama_bundled_checksums_trusted_for."""
+    pin = pinned.get(version, {}).get(key, "").lower()
+    listed = _listed_sha256(checksums_text, name) if checksums_text else ""
+    given = archive_sha256.lower()
+    if pin:
+        for other, origin in ((given, "ollama_archive_sha256"), (listed, f"ollama_checksums_file {checksums_file}")):
+            if other and other != pin:
+                return (
+                    "",
+                    "",
+                    f"{name} of ollama {version}: {origin} says {other}, the pinned table ollama_checksums says "
+                    f"{pin}; the pinned hash wins and nothing was changed. The file or archive may have been "
+                    "tampered with: fetch the release again, or correct ollama_checksums if the pin is wrong",
+                )
+        return pin, "ollama_checksums", ""
+    if given:
+        return given, "ollama_archive_sha256", ""
+    if listed and (not beside or version in trusted_for):
+        return listed, f"ollama_checksums_file {checksums_file}", ""
+    if listed:
+        return (
+            "",
+            "",
+            f"{name} of ollama {version} is not in the pinned table ollama_checksums, and {checksums_file} lies "
+            "beside the archive, so whoever could swap the archive could swap it too: give the sha256 from "
+            "somewhere else (add the version to ollama_checksums, set ollama_archive_sha256, or point "
+            "ollama_checksums_file at a copy of the release's sha256sum.txt kept outside the bundle), or trust the "
+            f"file by naming the version: ollama_bundled_checksums_trusted_for: ['{version}']",
+        )
+    remedy = (
+        "give the release's sha256sum.txt, fetched separately, as ollama_checksums_file, or add the version to "
+        "ollama_checksums"
+        + (
+            " or set ollama_archive_sha256"
+            if key == key.split("-")[0]
+            else f", or set ollama_gpu_addon: none to go without the {key.split('-', 1)[1]} add-on"
+        )
+    )
+    if checksums_file:
+        return "", "", f"{checksums_file} (ollama_checksums_file) has no line for {name} of ollama {version}: {remedy}"
+    return "", "", f"no pinned sha256 for {name} of ollama {version} (ollama_checksums): {remedy}"
 
 
 def ollama_release_archives(
@@ -43,28 +121,42 @@ def ollama_release_archives(
     checksums_file: str,
     checksums_text: str,
     pinned: dict[str, dict[str, str]],
+    trusted_for: list[str] | None = None,
 ) -> list[dict[str, Any]]:
-    """The archives a host unpacks, main first: name, where it comes from, the sha256 expected and who said so.
+    """The archives a host unpacks, main first: name, where it comes from, the sha256 expected and who said so
+    (or, in `sha256_problem`, why no trusted sha256 exists: preflight refuses the run with it).
 
     The main archive comes from `src` (a URL, a controller path, or a directory ending in /) or else the release
     URL; an add-on from beside it, with the main archive's file name replaced (a mirror URL may carry a query
-    string after it). The expected sha256: `archive_sha256` (main archive only), else the release's sha256sum.txt,
-    else the pinned table.
+    string after it). A URL's user and password are left out (see ollama_url_credentials). The expected sha256:
+    see _trusted_sha256 (ollama_archive_sha256 names the main archive only).
     """
     main_name = f"ollama-linux-{arch}.{ext}"
     # A directory (trailing /) holds the release's files under their published names: one setting for a fleet
     # of mixed architectures (an air-gap bundle's ollama/).
     main_src = (src + main_name if src.endswith("/") else src) or f"{base_url.rstrip('/')}/v{version}/{main_name}"
+    main_src = _USERINFO.sub(r"\1", main_src)
+    # A checksums file in the archive's own directory travels with it (an air-gap bundle's sha256sum.txt).
+    beside = (
+        bool(checksums_file)
+        and not re.match(r"https?://", main_src)
+        and (posixpath.dirname(posixpath.normpath(checksums_file)) == posixpath.dirname(posixpath.normpath(main_src)))
+    )
     archives = []
     for part in ["", addon] if addon else [""]:
         name = f"ollama-linux-{arch}{f'-{part}' if part else ''}.{ext}"
         where = main_src if not part else re.sub(rf"/{re.escape(main_name)}(?=$|[?#])", f"/{name}", main_src)
-        if archive_sha256 and not part:
-            sha, origin = archive_sha256, "ollama_archive_sha256"
-        elif checksums_text:
-            sha, origin = _listed_sha256(checksums_text, name), f"ollama_checksums_file {checksums_file}"
-        else:
-            sha, origin = pinned.get(version, {}).get(f"{arch}{f'-{part}' if part else ''}", ""), "ollama_checksums"
+        sha, origin, problem = _trusted_sha256(
+            name=name,
+            key=f"{arch}{f'-{part}' if part else ''}",
+            version=version,
+            archive_sha256="" if part else archive_sha256,
+            checksums_file=checksums_file,
+            checksums_text=checksums_text,
+            beside=beside,
+            trusted_for=[str(v) for v in trusted_for or []],
+            pinned=pinned,
+        )
         archives.append(
             {
                 "version": version,
@@ -77,11 +169,24 @@ def ollama_release_archives(
                 "path": re.sub(r"[?#].*$", "", where),
                 "is_url": bool(re.match(r"https?://", where)),
                 "derived": bool(part) and where == main_src,
-                "sha256": sha.lower(),
+                "sha256": sha,
                 "sha256_origin": origin,
+                "sha256_problem": problem,
             }
         )
     return archives
+
+
+# Setting names that look like credentials (API_KEY, APIKEY, REGISTRY_TOKEN, DB_PASS, SMTP_PWD, AWS_CREDS, ...), and
+# URLs carrying a user or password (http://user:pass@proxy, http://token@proxy).
+_SECRET_NAME = re.compile(r"TOKEN|SECRET|PASS|PWD|CRED|PRIVATE|AUTH|KEY", re.IGNORECASE)
+_URL_USERINFO = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^/@\s]+@")
+
+
+def ollama_secret_keys(env: dict[str, Any]) -> list[str]:
+    """The names in `env` whose values must stay out of world-readable files and output: a name that looks like a
+    credential, or a value with a URL's user or password in it."""
+    return sorted(k for k, v in env.items() if _SECRET_NAME.search(k) or _URL_USERINFO.search(str(v)))
 
 
 def ollama_cached_path(archive: dict[str, Any], cache_dir: str, form: str) -> str:
@@ -133,6 +238,9 @@ class FilterModule:
             "ollama_addon": ollama_addon,
             "ollama_cached_path": ollama_cached_path,
             "ollama_shipments": ollama_shipments,
+            "ollama_redact_url": ollama_redact_url,
             "ollama_release_archives": ollama_release_archives,
+            "ollama_secret_keys": ollama_secret_keys,
             "ollama_space_problems": ollama_space_problems,
+            "ollama_url_credentials": ollama_url_credentials,
         }
