@@ -98,3 +98,41 @@ def test_the_plan_picks_a_source_per_model_and_prunes_the_rest() -> None:
 def test_bad_declarations_are_refused(declared: object, message: str) -> None:
     with pytest.raises(AnsibleFilterError, match=message):
         F.ollama_models_plan(declared, present=[], bundle=None, prune=False)
+
+
+@pytest.mark.parametrize(
+    "manifest",
+    [
+        "../../../../etc/shadow",
+        "/etc/shadow",
+        "manifests/registry.ollama.ai/library/qwen/../../../../../etc/shadow",
+        "manifests/registry.ollama.ai/library/other/latest",
+        None,
+    ],
+)
+def test_a_bundle_index_pointing_outside_the_model_s_own_manifest_is_refused(manifest: object) -> None:
+    """The role reads the manifest the index names on the controller: a doctored index must not reach other files."""
+    bundle = {"models": {"registry.ollama.ai/library/qwen:latest": {"manifest": manifest}}}
+    with pytest.raises(AnsibleFilterError, match="the bundle is damaged or was altered"):
+        F.ollama_models_plan(["qwen"], present=[], bundle=bundle, prune=False)
+
+
+def _planned(name: str, needs: list[tuple[str, int]], free: int = 300) -> dict[str, object]:
+    return {
+        "__ollama_models_item": {"name": name},
+        "needs": [{"digest": d, "bytes": b} for d, b in needs],
+        "free_bytes": free,
+        "spare_bytes": 64,
+    }
+
+
+def test_models_that_fit_alone_but_not_together_are_refused() -> None:
+    a = _planned("registry.ollama.ai/library/a:latest", [("sha256:1", 100), ("sha256:c", 10)])
+    b = _planned("registry.ollama.ai/library/b:latest", [("sha256:2", 100), ("sha256:c", 10)])
+    present = _planned("registry.ollama.ai/library/p:latest", [])
+    assert F.ollama_models_space_problem([a, present], "/store") == ""  # 110 + 64 <= 300
+    assert F.ollama_models_space_problem([a, b, present], "/store") == ""  # 210 (shared blob once) + 64 <= 300
+    c = _planned("registry.ollama.ai/library/c:latest", [("sha256:3", 100)])
+    problem = F.ollama_models_space_problem([a, b, c], "/store")  # 310 + 64 > 300
+    assert "3 models together (a:latest, b:latest, c:latest)" in problem
+    assert "need 310 bytes plus 64 spare, /store has 300 free" in problem

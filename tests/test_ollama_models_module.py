@@ -285,3 +285,27 @@ def test_a_pull_already_done_when_announced_is_still_checked_for_space_and_undon
             M.ensure(p, check=False)
     assert not any((store / "blobs").iterdir()), "the layer that landed is removed"
     assert not any(p.is_file() for p in (store / "manifests").rglob("*")), "and the manifest the server wrote"
+
+
+def test_a_blob_of_the_wrong_size_counts_as_missing_and_is_replaced(
+    server: InProcessDouble, tmp_path: Path, registry: Path
+) -> None:
+    """Drift: a blob cut short (a disk that filled, a copy interrupted by hand) is not the blob; the import copies it
+    again and the store ends whole."""
+    bundle = export_bundle(tmp_path, registry)
+    index = json.loads((bundle / "index.json").read_text())
+    p = params(server, TINY, source="bundle", manifest=(bundle / index["models"][TINY]["manifest"]).read_text())
+    stage(bundle, M.ensure(p, check=True)["missing"], Path(p["staging"]))
+    M.ensure(p, check=False)
+    layer = index["models"][TINY]["blobs"][1]
+    blob = server.store.blobs / layer["digest"].replace(":", "-")
+    blob.write_bytes(blob.read_bytes()[: layer["size"] // 2])
+
+    planned = M.ensure(p, check=True)
+    assert planned["changed"] and [m["digest"] for m in planned["missing"]] == [layer["digest"]]
+    assert planned["needs"] == [{"digest": layer["digest"], "bytes": layer["size"]}]
+    assert planned["free_bytes"] > 0 and planned["spare_bytes"] == M.SPACE_MARGIN
+    stage(bundle, planned["missing"], Path(p["staging"]))
+    assert M.ensure(p, check=False)["bytes_moved"] == layer["size"]
+    assert M.sha256_file(blob) == layer["digest"]
+    assert not M.ensure(p, check=True)["changed"]

@@ -133,6 +133,43 @@ def test_a_full_disk_leaves_the_store_as_it_was(
         assert listed() == ["smollm-double:1b"]
 
 
+def big_models(tmp_path: Path, names: list[str], mib: int) -> Path:
+    """A bundle of models of `mib` MiB each (random bytes: nothing compresses or dedupes), as the export writes it."""
+    store = double.Store(tmp_path / "store")
+    store.ensure_dirs()
+    for name in names:
+        layer = {"mediaType": double.MODEL_MEDIA_TYPE, **double.put_blob(store, b"GGUF" + os.urandom(mib << 20))}
+        config = {"mediaType": double.CONFIG_MEDIA_TYPE, **double.put_blob(store, double.model_config())}
+        store.write_manifest(double.parse_name(name), double.manifest_bytes(config, [layer]))
+    B.export(store.root, names, tmp_path / "bundle" / "models")
+    return tmp_path / "bundle"
+
+
+def test_space_is_counted_once_and_for_all_models_together(tmp_path: Path) -> None:
+    """200 MiB free: a 100 MiB model imports (staging it must not count twice); two of them fit alone but not
+    together, and are refused before anything is copied."""
+    a, b = "registry.ollama.ai/library/big-a:latest", "registry.ollama.ai/library/big-b:latest"
+    bundle = big_models(tmp_path, [a, b], 100)
+    declared = [*MODELS, "big-a", "big-b"]
+    with HOST.small_filesystem(STORE, spare_mib=200, spare_inodes=1000):
+        before = HOST.file_hashes(STORE)
+        run = apply_role(HOST.name, role="ollama_models", ollama_models_bundle=str(bundle), ollama_models=declared)
+        assert run.rc != 0, run
+        assert any(
+            "not enough free space for 2 models together (big-a:latest, big-b:latest)" in f for f in run.failures
+        ), run
+        copies = [t for p in run.report["plays"] for t in p["tasks"] if t["task"]["name"].endswith("not have yet")]
+        assert not copies, "a copy ran before the refusal"
+        assert HOST.file_hashes(STORE) == before
+        assert HOST.sh(f"ls -A {STORE}") == "blobs\nmanifests\n"
+
+        run = apply_role(
+            HOST.name, role="ollama_models", ollama_models_bundle=str(bundle), ollama_models=[*MODELS, "big-a"]
+        )
+        assert run.rc == 0, run
+        assert listed() == ["big-a:latest", *MODELS]
+
+
 def test_a_restart_keeps_the_imported_models() -> None:
     before = HOST.file_hashes(STORE)
     HOST.restart()

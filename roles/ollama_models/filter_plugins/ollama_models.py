@@ -76,6 +76,21 @@ def ollama_api_url(bind: str) -> str:
     return f"{scheme}://{'[' + host + ']' if ':' in host else host}:{port}"
 
 
+def _bundle_manifest(name: str, entry: Any) -> str:
+    """The manifest path a bundle's index gives for a model, which must be the model's own place in the bundle
+    (`manifests/<host>/<namespace>/<model>/<tag>`): the role reads that file on the controller, so an index that
+    points anywhere else (`../../etc/...`, an absolute path, another model's manifest) is refused."""
+    path, _, tag = name.rpartition(":")
+    expected = "/".join(["manifests", *path.split("/"), tag])
+    given = entry.get("manifest") if isinstance(entry, dict) else None
+    if given != expected:
+        raise AnsibleFilterError(
+            f"the bundle's index.json gives {given!r} as the manifest of {name}, not {expected!r}: the bundle is "
+            "damaged or was altered; build it again with playbooks/airgap_bundle.yml"
+        )
+    return expected
+
+
 def _action(name: str, state: str, source: str, **details: Any) -> dict[str, Any]:
     """One plan entry; every key present, so the role's tasks never meet an undefined one."""
     base = {"insecure": False, "gguf": "", "template": "", "system": "", "parameters": {}, "manifest": ""}
@@ -125,7 +140,7 @@ def ollama_models_plan(
                 template=entry.get("template", ""),
                 system=entry.get("system", ""),
                 parameters=entry.get("parameters", {}),
-                manifest=bundled[name]["manifest"] if source == "bundle" else "",
+                manifest=_bundle_manifest(name, bundled[name]) if source == "bundle" else "",
             )
         )
     if prune:
@@ -137,6 +152,28 @@ def ollama_models_plan(
     return plan
 
 
+def ollama_models_space_problem(planned: list[dict[str, Any]], store: str) -> str:
+    """Whether all the planned imports and creates fit in the store together: the sum of what each writes (a blob
+    two models share counted once), against the free space ollama_model reported in its plan. "" if they fit.
+    Each model's plan was checked alone; staging several must not fill the filesystem between them."""
+    needs: dict[str, int] = {}
+    free = spare = None
+    for result in planned:
+        if "free_bytes" in result:
+            free, spare = int(result["free_bytes"]), int(result["spare_bytes"])
+        for need in result.get("needs") or []:
+            needs[need["digest"]] = max(needs.get(need["digest"], 0), int(need["bytes"]))
+    total = sum(needs.values())
+    if free is None or total == 0 or total + (spare or 0) <= free:
+        return ""
+    names = [r["__ollama_models_item"]["name"] for r in planned if r.get("needs")]
+    return (
+        f"not enough free space for {len(names)} models together ({', '.join(map(ollama_model_short, names))}): they "
+        f"need {total} bytes plus {spare} spare, {store} has {free} free; each would fit alone, so add fewer at a "
+        "time or free space there. Nothing was copied"
+    )
+
+
 class FilterModule:
     def filters(self) -> dict[str, Any]:
         return {
@@ -144,4 +181,5 @@ class FilterModule:
             "ollama_model_short": ollama_model_short,
             "ollama_api_url": ollama_api_url,
             "ollama_models_plan": ollama_models_plan,
+            "ollama_models_space_problem": ollama_models_space_problem,
         }

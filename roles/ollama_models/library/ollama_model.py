@@ -115,6 +115,13 @@ class Store:
                 f"{self.root} has {human(free)} free; nothing was changed"
             )
 
+    def has_blob(self, digest: str, size: int) -> bool:
+        """The blob is there whole: a blob of another size (cut short, or grown: drift) counts as missing."""
+        try:
+            return self.blob_path(digest).stat().st_size == size
+        except FileNotFoundError:
+            return False
+
     def blob_names(self) -> set[str]:
         blobs = self.root / "blobs"
         return {p.name for p in blobs.iterdir()} if blobs.is_dir() else set()
@@ -374,7 +381,17 @@ class NoSpace(ModelError):
 
 
 def bundle_missing(store: Store, manifest: dict[str, Any]) -> list[dict[str, Any]]:
-    return [layer for layer in layers_of(manifest) if not store.blob_path(layer["digest"]).exists()]
+    """Layers the store lacks, or holds with another size than the manifest's (a blob cut short or grown: drift)."""
+    return [layer for layer in layers_of(manifest) if not store.has_blob(layer["digest"], layer["size"])]
+
+
+def staged_path(store: Store, staging: str | None, digest: str) -> Path | None:
+    """Where the role staged a blob for this run, if it is there (on the store's filesystem: moving it in is a
+    rename, which needs no space)."""
+    if not staging:
+        return None
+    path = Path(staging) / store.blob_path(digest).name
+    return path if path.is_file() else None
 
 
 def import_bundle(store: Store, name: str, raw_manifest: bytes, staging: Path) -> int:
@@ -447,7 +464,7 @@ def gguf_up_to_date(store: Store, manifest: dict[str, Any] | None, p: dict[str, 
 def create_from_gguf(api: Api, store: Store, name: str, p: dict[str, Any]) -> int:
     staged = Path(p["staging"]) / store.blob_path(p["gguf_digest"]).name
     moved = 0
-    if not store.blob_path(p["gguf_digest"]).exists():
+    if not store.has_blob(p["gguf_digest"], p["gguf_size"]):
         if not staged.is_file():
             raise ModelError(f"the GGUF file for {name} was not staged at {staged}")
         got = sha256_file(staged)
@@ -485,7 +502,9 @@ def ensure(p: dict[str, Any], check: bool) -> dict[str, Any]:
     if name.count("/") != 2 or ":" not in name.rpartition("/")[2]:
         raise ModelError(f"{name!r} is not a normalised name (host/namespace/model:tag)")
     manifest = store.manifest(name)
-    result: dict[str, Any] = {"changed": False, "missing": [], "bytes_moved": 0}
+    result: dict[str, Any] = {"changed": False, "missing": [], "needs": [], "bytes_moved": 0}
+    if check:
+        result.update(free_bytes=store.free_bytes(), spare_bytes=SPACE_MARGIN)
 
     if p["state"] == "absent":
         if manifest is None:
@@ -493,14 +512,20 @@ def ensure(p: dict[str, Any], check: bool) -> dict[str, Any]:
         result["changed"] = check or remove(api, name)
         return result | {"msg": f"{name} {'would be ' if check else ''}removed"}
 
+    # Space is counted once: in check mode (the role's plan, before anything is staged) for everything the change
+    # writes, staged copies included; when applying, only for what was not staged (the plan counted the rest, and
+    # the staged copies already take their room). `needs` lets the role add up all models before any copy.
     if p["source"] == "bundle":
         raw = p["manifest"].encode()
         wanted = json.loads(raw)
         missing = bundle_missing(store, wanted)
         if manifest == wanted and not missing:
             return result | {"msg": f"{name} is present"}
-        store.check_space(name, sum(layer["size"] for layer in missing))
-        result.update(changed=True, missing=missing)
+        unstaged = [layer for layer in missing if check or not staged_path(store, p["staging"], layer["digest"])]
+        store.check_space(name, sum(layer["size"] for layer in unstaged))
+        result.update(
+            changed=True, missing=missing, needs=[{"digest": m["digest"], "bytes": m["size"]} for m in missing]
+        )
         if check:
             return result | {"msg": f"{name} would be imported ({len(missing)} blobs to copy)"}
         started = time.monotonic()
@@ -511,11 +536,12 @@ def ensure(p: dict[str, Any], check: bool) -> dict[str, Any]:
     if p["source"] == "gguf":
         if gguf_up_to_date(store, manifest, p):
             return result | {"msg": f"{name} is present"}
-        has_blob = store.blob_path(p["gguf_digest"]).exists()
-        if not has_blob:
-            # staged file + the server's own copy in blobs/ until the staged one is removed
-            store.check_space(name, 2 * p["gguf_size"])
+        if not store.has_blob(p["gguf_digest"], p["gguf_size"]):
+            # The staged file, and the server's own copy in blobs/ until the staged one is removed.
+            staged = not check and staged_path(store, p["staging"], p["gguf_digest"])
+            store.check_space(name, (1 if staged else 2) * p["gguf_size"])
             result["missing"] = [{"digest": p["gguf_digest"], "size": p["gguf_size"]}]
+            result["needs"] = [{"digest": p["gguf_digest"], "bytes": 2 * p["gguf_size"]}]
         result["changed"] = True
         if check:
             return result | {"msg": f"{name} would be created from its GGUF file"}
