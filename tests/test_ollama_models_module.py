@@ -309,3 +309,34 @@ def test_a_blob_of_the_wrong_size_counts_as_missing_and_is_replaced(
     assert M.ensure(p, check=False)["bytes_moved"] == layer["size"]
     assert M.sha256_file(blob) == layer["digest"]
     assert not M.ensure(p, check=True)["changed"]
+
+
+def test_imported_blobs_and_the_manifest_reach_the_disk_before_their_rename(
+    server: InProcessDouble, tmp_path: Path, registry: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After a power loss a renamed file whose data was never flushed is an empty blob or manifest under its final
+    name. Every file is fsync'd before os.replace gives it that name, and the directory after."""
+    bundle = export_bundle(tmp_path, registry)
+    index = json.loads((bundle / "index.json").read_text())
+    p = params(server, TINY, source="bundle", manifest=(bundle / index["models"][TINY]["manifest"]).read_text())
+    stage(bundle, M.ensure(p, check=True)["missing"], Path(p["staging"]))
+    events: list[tuple[str, str]] = []
+    real_fsync, real_replace = os.fsync, os.replace
+
+    def fsync(fd: int) -> None:
+        events.append(("fsync", os.readlink(f"/proc/self/fd/{fd}")))
+        real_fsync(fd)
+
+    def replace(src: Any, dst: Any) -> None:
+        events.append(("replace", str(src)))
+        real_replace(src, dst)
+
+    monkeypatch.setattr(M.os, "fsync", fsync)
+    monkeypatch.setattr(M.os, "replace", replace)
+    M.ensure(p, check=False)
+    replaced = [path for kind, path in events if kind == "replace"]
+    assert len(replaced) == len(index["models"][TINY]["blobs"]) + 1  # the blobs, then the manifest
+    for path in replaced:
+        assert events.index(("fsync", path)) < events.index(("replace", path)), path
+    manifest_dir = str(server.store.root.joinpath("manifests", "registry.ollama.ai", "library", "tinyllama-double"))
+    assert events[-1] == ("fsync", manifest_dir)

@@ -111,6 +111,20 @@ def test_a_tarball_bundle_imports_the_same(without_tiny: dict[str, str]) -> None
     assert listed() == MODELS
 
 
+def test_an_interrupted_unpack_of_a_tarball_is_redone(without_tiny: dict[str, str], tmp_path: Path) -> None:
+    """An unpack cut short leaves part of the bundle in the controller's cache, index.json included (tar order);
+    the next run must not take it for a complete one."""
+    tarball = BUNDLE.with_name(BUNDLE.name + ".tar")
+    st = tarball.stat()
+    partial = tmp_path / f"{tarball.name}-{st.st_size}-{int(st.st_mtime)}" / "models"
+    partial.mkdir(parents=True)
+    shutil.copy(BUNDLE / "models" / "index.json", partial / "index.json")  # and no blobs, no manifests
+    run = models_role(tarball, ollama_models_controller_cache_dir=str(tmp_path))
+    assert run.rc == 0, run
+    assert listed() == MODELS
+    assert (partial / "blobs").is_dir() and (partial.parent / ".cortex-unpacked").is_file()
+
+
 @pytest.mark.parametrize(
     ("spare_mib", "spare_inodes", "message"),
     [

@@ -176,6 +176,16 @@ def sha256_file(path: Path) -> str:
     return "sha256:" + h.hexdigest()
 
 
+def fsync_path(path: Path) -> None:
+    """Flush a file's data (or a directory's entries) to disk: a rename is atomic, but after a power loss without
+    this the new name may point at a file whose data never reached the disk (a zero-length blob or manifest)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def same_owner_as(path: Path, reference: Path) -> None:
     st = reference.stat()
     os.chown(path, st.st_uid, st.st_gid)
@@ -419,7 +429,10 @@ def import_bundle(store: Store, name: str, raw_manifest: bytes, staging: Path) -
         os.chmod(path, 0o644)
         same_owner_as(path, blobs)
         moved += path.stat().st_size
+        fsync_path(path)
         os.replace(path, blobs / path.name)  # staging is inside the store: one filesystem, an atomic rename
+    if staged:
+        fsync_path(blobs)  # the blobs' names are on disk before a manifest names them
     write_manifest(store, name, raw_manifest)
     return moved
 
@@ -435,7 +448,9 @@ def write_manifest(store: Store, name: str, raw: bytes) -> None:
     tmp.write_bytes(raw)
     os.chmod(tmp, 0o644)
     same_owner_as(tmp, manifests)
+    fsync_path(tmp)
     os.replace(tmp, target)
+    fsync_path(target.parent)
 
 
 def wanted_settings(params: dict[str, Any]) -> dict[str, list[str]]:
