@@ -340,3 +340,27 @@ def test_imported_blobs_and_the_manifest_reach_the_disk_before_their_rename(
         assert events.index(("fsync", path)) < events.index(("replace", path)), path
     manifest_dir = str(server.store.root.joinpath("manifests", "registry.ollama.ai", "library", "tinyllama-double"))
     assert events[-1] == ("fsync", manifest_dir)
+
+
+def test_a_gguf_model_without_a_template_stays_put_when_the_server_detects_one(
+    server: InProcessDouble, tmp_path: Path
+) -> None:
+    """Ollama's create reads the GGUF's chat template and stores a template layer of its own choosing when the
+    request names none: the next run must not take that layer for a change and create the model again."""
+    gguf = tmp_path / "chat.gguf"
+    gguf.write_bytes(build_double_releases.gguf_with_chat_template("chat", 40_000, "{{ messages }}"))
+    digest = M.sha256_file(gguf)
+    p = params(
+        server,
+        "registry.ollama.ai/library/chat-gguf:latest",
+        source="gguf",
+        gguf_digest=digest,
+        gguf_size=gguf.stat().st_size,
+    )
+    Path(p["staging"]).mkdir()
+    shutil.copy(gguf, Path(p["staging"]) / digest.replace(":", "-"))
+    assert M.ensure(p, check=False)["changed"]
+    assert server.http.post("/api/show", json={"model": "chat-gguf"}).json()["template"], "the double detected one"
+    assert not M.ensure(p, check=True)["changed"]
+    # A template asked for is still compared: asking for another one recreates the model.
+    assert M.ensure(p | {"template": "{{ .Prompt }}"}, check=True)["changed"]

@@ -224,6 +224,19 @@ def fake_gguf(label: str, size: int) -> bytes:
     return (head + filler)[:size]
 
 
+def gguf_with_chat_template(label: str, size: int, template: str) -> bytes:
+    """A GGUF v3 header with one metadata key, `tokenizer.chat_template` (as llama.cpp's converters write it),
+    then filler: a file from which Ollama's create detects a template."""
+
+    def string(text: str) -> bytes:
+        data = text.encode()
+        return len(data).to_bytes(8, "little") + data
+
+    head = b"GGUF" + (3).to_bytes(4, "little") + (0).to_bytes(8, "little") + (1).to_bytes(8, "little")
+    head += string("tokenizer.chat_template") + (8).to_bytes(4, "little") + string(template)
+    return head + fake_gguf(label, max(size - len(head), 0))[len(head) :]
+
+
 def build_registry(root: Path) -> list[str]:
     store = double.Store(root)
     store.ensure_dirs()

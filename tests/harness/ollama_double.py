@@ -294,6 +294,60 @@ def put_blob(store: Store, data: bytes) -> dict[str, Any]:
     return {"digest": digest, "size": len(data)}
 
 
+# GGUF metadata value types (ggml's gguf.h): their sizes, for skipping values on the way to the chat template.
+_GGUF_SCALARS = {0: 1, 1: 1, 2: 2, 3: 2, 4: 4, 5: 4, 6: 4, 7: 1, 10: 8, 11: 8, 12: 8}
+_GGUF_STRING, _GGUF_ARRAY = 8, 9
+# What the server puts in a template layer when it recognises a GGUF's chat template (Ollama matches the Jinja
+# template against the Go templates it knows; the double stands for that with one fixed text).
+DETECTED_TEMPLATE = "{{ if .System }}{{ .System }}\n{{ end }}{{ .Prompt }}"
+
+
+def gguf_chat_template(path: Path) -> str | None:
+    """The `tokenizer.chat_template` metadata of a GGUF v2/v3 file, or None (no such key, or not a readable header).
+    Ollama's create reads it to pick a template when the request gives none."""
+    size = path.stat().st_size
+    with path.open("rb") as f:
+
+        def read(n: int) -> bytes:
+            if n > size:
+                raise ValueError("a length beyond the file")
+            data = f.read(n)
+            if len(data) != n:
+                raise ValueError("truncated")
+            return data
+
+        def num(n: int) -> int:
+            return int.from_bytes(read(n), "little")
+
+        def string() -> str:
+            return read(num(8)).decode("utf-8", "replace")
+
+        def skip(kind: int) -> None:
+            if kind in _GGUF_SCALARS:
+                read(_GGUF_SCALARS[kind])
+            elif kind == _GGUF_STRING:
+                read(num(8))
+            elif kind == _GGUF_ARRAY:
+                inner, count = num(4), num(8)
+                for _ in range(count):
+                    skip(inner)
+            else:
+                raise ValueError(f"unknown GGUF type {kind}")
+
+        try:
+            if read(4) != b"GGUF" or num(4) not in (2, 3):
+                return None
+            num(8)  # tensor count
+            for _ in range(num(8)):
+                key, kind = string(), num(4)
+                if key == "tokenizer.chat_template" and kind == _GGUF_STRING:
+                    return string()
+                skip(kind)
+        except ValueError:
+            return None
+    return None
+
+
 def model_config(
     *,
     model_format: str = "gguf",
@@ -972,6 +1026,11 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 canonical = str(digest).replace("sha256-", "sha256:", 1)
                 yield {"status": f"using existing layer {canonical}"}
                 layers.append({"mediaType": MODEL_MEDIA_TYPE, "digest": canonical, "size": blob.stat().st_size})
+                # Without a template in the request, the server picks one from the file's chat template.
+                if not body.get("template") and gguf_chat_template(blob):
+                    layer = put_blob(store, DETECTED_TEMPLATE.encode())
+                    yield {"status": f"creating new layer {layer['digest']}"}
+                    layers.append({"mediaType": TEMPLATE_MEDIA_TYPE, **layer})
             config["model_type"] = "unknown"
             config["file_type"] = "unknown"
         else:

@@ -99,9 +99,9 @@ def _trusted_sha256(
         "give the release's sha256sum.txt, fetched separately, as ollama_checksums_file, or add the version to "
         "ollama_checksums"
         + (
-            " or set ollama_archive_sha256"
-            if key == key.split("-")[0]
-            else f", or set ollama_gpu_addon: none to go without the {key.split('-', 1)[1]} add-on"
+            f", or set ollama_gpu_addon: none to go without the {key.partition('-')[2]} add-on"
+            if "-" in key
+            else " or set ollama_archive_sha256"
         )
     )
     if checksums_file:

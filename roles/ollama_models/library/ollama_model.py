@@ -469,6 +469,9 @@ def gguf_up_to_date(store: Store, manifest: dict[str, Any] | None, p: dict[str, 
     if [layer.get("digest") for layer in models] != [p["gguf_digest"]]:
         return False
     for key, media_type in TEXT_MEDIA_TYPES.items():
+        # No template asked for: the server picks one from the GGUF's chat template, and that is not a change.
+        if key == "template" and not p[key]:
+            continue
         if (store.layer_text(manifest, media_type) or "") != p[key]:
             return False
     stored = store.layer_text(manifest, PARAMS_MEDIA_TYPE)
