@@ -415,6 +415,50 @@ def test_native_chat_stream_and_single(api: InProcess) -> None:
     assert api.http.post("/api/chat", content=b"").json() == {"error": "missing request body"}
 
 
+def test_an_embedding_model_embeds_and_refuses_to_generate_like_ollama(api: InProcess) -> None:
+    """nomic-embed-text and its kind: /api/show says embedding only, /api/generate and /api/chat answer 400 (even
+    an empty load request), /api/embed loads without input and embeds with it."""
+    api.http.post("/api/pull", json={"model": "nomic-embed-double", "stream": False})
+    assert api.http.post("/api/show", json={"model": "nomic-embed-double"}).json()["capabilities"] == ["embedding"]
+    for path, body in [("/api/generate", {}), ("/api/generate", {"prompt": "hi"}), ("/api/chat", {"messages": []})]:
+        r = api.http.post(path, json={"model": "nomic-embed-double", **body})
+        kind = "chat" if path == "/api/chat" else "generate"
+        assert (r.status_code, r.json()) == (400, {"error": f'"nomic-embed-double" does not support {kind}'})
+    loaded = api.http.post("/api/embed", json={"model": "nomic-embed-double", "keep_alive": "10m"})
+    assert loaded.json() == {"model": "nomic-embed-double", "embeddings": []}
+    assert [m["name"] for m in api.http.get("/api/ps").json()["models"]] == ["nomic-embed-double:latest"]
+    out = api.http.post("/api/embed", json={"model": "nomic-embed-double", "input": ["a b", "c"]}).json()
+    assert len(out["embeddings"]) == 2 and len(out["embeddings"][0]) == 16
+    assert abs(sum(v * v for v in out["embeddings"][0]) - 1) < 1e-3 and out["prompt_eval_count"] == 3
+    missing = api.http.post("/api/embed", json={"model": "ghost", "input": "x"})
+    assert (missing.status_code, missing.json()) == (404, {"error": "model 'ghost' not found"})
+    bad = api.http.post("/api/embed", json={"model": "nomic-embed-double", "input": 3})
+    assert (bad.status_code, bad.json()) == (400, {"error": "invalid input type"})
+
+
+def test_a_thinking_model_reasons_first_unless_told_not_to(api: InProcess) -> None:
+    """qwen3 and its kind think by default: a short generate spends its tokens on `thinking` and leaves `response`
+    empty; think=false answers at once; think=true on a model without the capability is a 400."""
+    api.http.post("/api/pull", json={"model": "qwen3-double:0.6b", "stream": False})
+    assert api.http.post("/api/show", json={"model": "qwen3-double:0.6b"}).json()["capabilities"] == [
+        "completion",
+        "thinking",
+    ]
+    body = {"model": "qwen3-double:0.6b", "prompt": "Reply with OK.", "stream": False, "options": {"num_predict": 8}}
+    short = api.http.post("/api/generate", json=body).json()
+    assert short["response"] == "" and short["thinking"] and short["done_reason"] == "length"
+    direct = api.http.post("/api/generate", json={**body, "think": False}).json()
+    assert direct["response"] and "thinking" not in direct
+    chat = api.http.post(
+        "/api/chat",
+        json={"model": "qwen3-double:0.6b", "messages": [{"role": "user", "content": "hi"}], "stream": False},
+    ).json()
+    assert chat["message"]["thinking"] and chat["message"]["content"].startswith("Test double reply")
+    api.http.post("/api/pull", json={"model": "smollm-double:1b", "stream": False})
+    refused = api.http.post("/api/generate", json={"model": "smollm-double:1b", "prompt": "hi", "think": True})
+    assert (refused.status_code, refused.json()) == (400, {"error": '"smollm-double:1b" does not support thinking'})
+
+
 def test_openai_chat_completions(api: InProcess) -> None:
     api.http.post("/api/pull", json={"model": "smollm-double:1b", "stream": False})
     messages = [{"role": "user", "content": "hello from the client"}]

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.harness import build_double_releases
 from tests.support.double import InProcessDouble as OllamaDouble
 from tests.support.fakes import ConnectionRecorder, FakeAnthropic, FakeOllama, FakeOpenAI, Reply, closed_port_url
 from tests.support.instances import http_mirror
@@ -90,7 +91,8 @@ def test_doctor_local_only_healthy_and_never_contacts_the_cloud(user: Home, olla
     assert proc.returncode == 0, proc.stdout + proc.stderr
     out = proc.stdout
     assert "local-only: yes" in out
-    assert f"ok    ollama   {ollama_ready.url} version 0.0.0, 2 model(s)" in out
+    models = len(build_double_releases.REGISTRY_MODELS)
+    assert f"ok    ollama   {ollama_ready.url} version 0.0.0, {models} model(s)" in out
     assert f"model {DOUBLE_MODEL}:latest present" in out
     for provider in ("claude", "kimi_k2", "openai"):
         assert f"skip  {provider}" in out

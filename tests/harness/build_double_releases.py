@@ -210,6 +210,16 @@ REGISTRY_MODELS: dict[str, tuple[str, str, str, int, dict[str, str]]] = {
         {"template": "<|user|>\n{{ .Prompt }}</s>\n<|assistant|>\n", "license": "TEST DOUBLE licence text"},
     ),
     "smollm-double:1b": ("llama", "1.7B", "Q4_K_M", 6144, {"template": "{{ .Prompt }}"}),
+    # An embedding-only model (like nomic-embed-text: /api/generate answers 400) and a thinking one (like qwen3:
+    # its first tokens are reasoning, so a short generate has an empty response).
+    "nomic-embed-double:latest": ("nomic-bert", "137M", "F16", 2048, {"capabilities": "embedding"}),
+    "qwen3-double:0.6b": (
+        "qwen3",
+        "751.63M",
+        "Q4_K_M",
+        3072,
+        {"template": "{{ .Prompt }}", "capabilities": "completion thinking"},
+    ),
 }
 
 
@@ -261,6 +271,7 @@ def build_registry(root: Path) -> list[str]:
             quantization=quant,
             diff_ids=[layer["digest"] for layer in layers],
             architecture="amd64",
+            capabilities=extra.get("capabilities", "").split(),
         )
         config_layer = {"mediaType": double.CONFIG_MEDIA_TYPE, **double.put_blob(store, config)}
         raw = double.manifest_bytes(config_layer, layers)

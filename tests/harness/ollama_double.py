@@ -356,9 +356,10 @@ def model_config(
     quantization: str = "",
     diff_ids: list[str] | None = None,
     architecture: str = "",
+    capabilities: list[str] | None = None,
 ) -> bytes:
     """ConfigV2, the JSON config blob every manifest points to."""
-    config = {
+    config: dict[str, Any] = {
         "model_format": model_format,
         "model_family": family,
         "model_families": [family],
@@ -368,6 +369,8 @@ def model_config(
         "os": "linux",
         "rootfs": {"type": "layers", "diff_ids": diff_ids or []},
     }
+    if capabilities:
+        config["capabilities"] = capabilities
     return dumps(config)
 
 
@@ -585,6 +588,28 @@ def canned_tokens(messages: list[dict[str, Any]]) -> list[str]:
     return re.findall(r"\S+\s*", reply)
 
 
+class Thought(str):
+    """A piece of a thinking model's reasoning: it goes to `thinking`, not to the answer."""
+
+
+THINKING = ["Okay, ", "the ", "user ", "wants ", "a ", "short ", "answer. ", "I ", "will ", "give ", "it."]
+
+
+def capabilities(config: dict[str, Any]) -> list[str]:
+    """What /api/show reports and the handlers enforce: the config's own list (ConfigV2.Capabilities), plus
+    completion unless the model embeds only (Ollama reads the GGUF's pooling_type for that)."""
+    caps = [str(c) for c in config.get("capabilities") or []]
+    return caps if "embedding" in caps or "completion" in caps else ["completion", *caps]
+
+
+def embedding(text: str, dimensions: int = 16) -> list[float]:
+    """A deterministic unit vector for a text (what an embedding model returns, minus the meaning)."""
+    raw = hashlib.sha256(text.encode()).digest()[:dimensions]
+    vector = [b - 127.5 for b in raw]
+    norm = sum(v * v for v in vector) ** 0.5
+    return [round(v / norm, 6) for v in vector]
+
+
 def prompt_token_count(messages: list[dict[str, Any]]) -> int:
     return sum(len(str(m.get("content", "")).split()) + 4 for m in messages) or 1
 
@@ -676,6 +701,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             "/api/create": {"POST": self.api_create},
             "/api/chat": {"POST": self.api_chat},
             "/api/generate": {"POST": self.api_generate},
+            "/api/embed": {"POST": self.api_embed},
             "/api/ps": {"GET": self.api_ps},
             "/v1/chat/completions": {"POST": self.openai_chat},
             "/v1/models": {"GET": self.openai_models},
@@ -940,7 +966,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
                     "quantization_level": config.get("file_type", ""),
                 },
                 "model_info": {"general.architecture": family, f"{family}.context_length": 2048},
-                "capabilities": ["completion"],
+                "capabilities": capabilities(config),
                 "modified_at": mtime_rfc3339(store.manifest_path(name)),
             },
         )
@@ -1098,8 +1124,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
         """Yield (piece, None) per token, then (None, metrics)."""
         started = time.monotonic()
         raw, name = self.model_name(body)
+        think = self.check_capabilities(raw, name, body, "chat" if body.get("messages") is not None else "generate")
         _, load_ns = self.load(raw, name, body.get("keep_alive"))
-        tokens = canned_tokens(messages)
+        # A thinking model reasons first (num_predict counts those tokens too), then answers.
+        tokens = [*(Thought(t) for t in THINKING if think), *canned_tokens(messages)]
         limit = (body.get("options") or {}).get("num_predict")
         done_reason = "stop"
         if isinstance(limit, int) and 0 <= limit < len(tokens):
@@ -1124,6 +1152,21 @@ class Handler(http.server.BaseHTTPRequestHandler):
             },
         )
 
+    def check_capabilities(self, raw: str, name: ModelName, body: dict[str, Any], kind: str) -> bool:
+        """Ollama's checks before scheduling (server/routes.go): 400 for a model that cannot do the request; whether
+        it thinks (a thinking model does unless `think` is false)."""
+        try:
+            manifest, _ = self.server.store.read_manifest(name)
+        except FileNotFoundError:
+            return False  # load() answers 404
+        caps = capabilities(self.server.store.config_of(manifest))
+        think = body.get("think")
+        if "thinking" not in caps and think not in (None, False):
+            raise HTTPError(400, f'"{raw}" does not support thinking')
+        if "completion" not in caps:
+            raise HTTPError(400, f'"{raw}" does not support {kind}')
+        return "thinking" in caps and think is not False
+
     def native_inference(self, chat: bool) -> None:
         body = self.json_body()
         raw, name = self.model_name(body)
@@ -1137,27 +1180,35 @@ class Handler(http.server.BaseHTTPRequestHandler):
             empty = not body.get("prompt")
         model_field = body.get("model") or body.get("name")
 
-        def shaped(piece: str, done: bool) -> dict[str, Any]:
+        def shaped(piece: str, done: bool, thinking: str = "") -> dict[str, Any]:
+            if isinstance(piece, Thought):
+                piece, thinking = "", piece
             out: dict[str, Any] = {"model": model_field, "created_at": now_rfc3339()}
             if chat:
-                out["message"] = {"role": "assistant", "content": piece}
+                out["message"] = {"role": "assistant", "content": piece, **({"thinking": thinking} if thinking else {})}
             else:
                 out["response"] = piece
+                if thinking:
+                    out["thinking"] = thinking
             out["done"] = done
             return out
 
         if empty:  # an empty request only loads (or, with keep_alive 0, unloads) the model
+            self.check_capabilities(raw, name, body, "chat" if chat else "generate")
             self.load(raw, name, body.get("keep_alive"))
             reason = "unload" if parse_duration(body.get("keep_alive"), 1) == 0 else "load"
             self.send_json(200, {**shaped("", True), "done_reason": reason})
             return
         events = self.generate(body, messages)
         if body.get("stream", True) is False:
-            text, metrics = "", dict[str, Any]()
+            text, thought, metrics = "", "", dict[str, Any]()
             for piece, final in events:
-                text += piece or ""
+                if isinstance(piece, Thought):
+                    thought += piece
+                else:
+                    text += piece or ""
                 metrics = final or metrics
-            self.send_json(200, {**shaped(text, True), **metrics})
+            self.send_json(200, {**shaped(text, True, thought), **metrics})
             return
         first_piece, first_final = next(events)  # raises HTTPError (404) before the stream starts
         self.start_stream("application/x-ndjson")
@@ -1171,6 +1222,27 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
     def api_generate(self) -> None:
         self.native_inference(chat=False)
+
+    def api_embed(self) -> None:
+        """POST /api/embed: one vector per input; no input only loads the model (what a warm-up sends)."""
+        started = time.monotonic()
+        body = self.json_body()
+        raw, name = self.model_name(body)
+        given = body.get("input")
+        inputs = [given] if isinstance(given, str) and given else given if isinstance(given, list) else []
+        if (given is not None and not isinstance(given, (str, list))) or not all(isinstance(i, str) for i in inputs):
+            raise HTTPError(400, "invalid input type")
+        if not self.server.store.manifest_path(name).is_file():
+            raise HTTPError(404, f"model '{raw}' not found")
+        _, load_ns = self.load(raw, name, body.get("keep_alive"))
+        out: dict[str, Any] = {"model": body.get("model"), "embeddings": [embedding(text) for text in inputs]}
+        if inputs:
+            out.update(
+                total_duration=int((time.monotonic() - started) * 1e9) or 1,
+                load_duration=load_ns,
+                prompt_eval_count=sum(len(text.split()) for text in inputs),
+            )
+        self.send_json(200, out)
 
     def api_ps(self) -> None:
         now = time.monotonic()
@@ -1225,12 +1297,15 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return reason, usage
 
         if not body.get("stream"):
-            text, metrics = "", dict[str, Any]()
+            text, thought, metrics = "", "", dict[str, Any]()
             for piece, final in [first, *events]:
-                text += piece or ""
+                if isinstance(piece, Thought):
+                    thought += piece
+                else:
+                    text += piece or ""
                 metrics = final or metrics
             reason, usage = finish(metrics)
-            message = {"role": "assistant", "content": text}
+            message = {"role": "assistant", "content": text, **({"reasoning": thought} if thought else {})}
             self.send_json(
                 200,
                 {
@@ -1250,7 +1325,11 @@ class Handler(http.server.BaseHTTPRequestHandler):
         for piece, final in [first, *events]:
             chunk = {**base, "object": "chat.completion.chunk"}
             if final is None:
-                delta = {"role": "assistant", "content": piece}
+                # Ollama's OpenAI layer sends a thinking model's reasoning in its own field, never as content.
+                is_thought = isinstance(piece, Thought)
+                delta = {"role": "assistant", "content": "" if is_thought else piece}
+                if is_thought:
+                    delta["reasoning"] = str(piece)
                 sse({**chunk, "choices": [{"index": 0, "delta": delta, "finish_reason": None}]})
                 continue
             reason, usage = finish(final)

@@ -175,15 +175,18 @@ def apply_role(
     diff: bool = False,
     tags: str = "",
     verbose: bool = False,
+    then: str = "",
     **role_vars: Any,
 ) -> RoleRun:
     """Run molecule/shared/apply_role.yml (one role's tasks/<tasks>.yml; --check, --diff, --tags if asked) against
-    one instance, role variables as extra vars. verbose: at -vvv with the default output (what an operator sees
+    one instance, role variables as extra vars; `then`: one more of the role's task files after it (the gate).
+    verbose: at -vvv with the default output (what an operator sees
     when debugging; the run then has no per-task report, only its rc and output)."""
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
         json.dump(role_vars, f)
     args = ["--limit", instance, "-e", f"@{f.name}", "-e", f"apply_role={role}", "-e", f"apply_role_tasks={tasks}"]
     args += [*(["--check"] if check else []), *(["--diff"] if diff else []), *(["--tags", tags] if tags else [])]
+    args += ["-e", f"apply_role_then={then}"] if then else []
     try:
         if verbose:
             proc = _run_playbook([*args, "-vvv"], callback="ansible.builtin.default")

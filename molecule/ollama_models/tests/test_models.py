@@ -157,3 +157,18 @@ def test_warm_loads_every_present_model_for_the_keep_alive() -> None:
     assert sorted(m["name"] for m in loaded) == DECLARED
     left = [datetime.datetime.fromisoformat(m["expires_at"]) - datetime.datetime.now().astimezone() for m in loaded]
     assert all(datetime.timedelta(minutes=40) < t <= datetime.timedelta(minutes=45) for t in left), left
+
+
+@pytest.mark.parametrize("first", ["nomic-embed-double", "qwen3-double:0.6b"], ids=["embedding", "thinking"])
+def test_embedding_and_thinking_models_pass_the_warm_up_and_the_gate(first: str) -> None:
+    """nomic-embed-text answers 400 to /api/generate, and a thinking model's eight tokens may all be reasoning: the
+    warm-up loads each the way it can be loaded, and the gate (which checks the first model) passes for both."""
+    models = [first, *DECLARED]
+    try:
+        run = apply_role(HOST.name, role="ollama_models", then="gate", ollama_models=models, ollama_models_warm=True)
+        assert run.rc == 0, run
+        loaded = sorted(m["name"] for m in HOST.api("/api/ps")["models"])
+        assert (first if ":" in first else f"{first}:latest") in loaded, loaded
+    finally:
+        absent = [{"name": first, "state": "absent"}]
+        assert apply_role(HOST.name, role="ollama_models", ollama_models=absent).rc == 0

@@ -372,10 +372,10 @@ def test_mirror_credentials_and_secret_settings_never_reach_the_output(tmp_path:
                 **settings,
             )
             assert run.rc == 0, run.output[-3000:]
-            assert f"GET {remote}" in mirror.requests, mirror.requests  # downloaded, with the credentials
+            # Downloaded with the credentials: more GETs than the mirror refused.
+            assert mirror.requests.count(f"GET {remote}") > mirror.denied.count(remote), mirror.requests
             for value in (password, proxy_token, *secrets.values()):
                 assert value not in run.output, value
-            assert "***@" in run.output or "ops" not in run.output
             dropin = HOST.sh("cat /etc/systemd/system/ollama.service.d/10-cortex.conf")
             shown = HOST.unit("Environment")
             for value in (proxy_token, *secrets.values()):
