@@ -16,7 +16,10 @@ serve (no systemd as PID 1, no route to the release URL, unsupported OS) and say
     python3 scripts/setup_ollama.py --print-command         # show the ansible-playbook command, run nothing
     python3 scripts/setup_ollama.py -- -e ollama_keep_alive=30m   # anything after -- goes to ansible-playbook
 
-The full output of each run is kept in .cache/setup_ollama/ (the last five runs).
+The full output of each run is kept in .cache/setup_ollama/ (the last five runs), without secrets: values of settings
+named like credentials (in the environment and in -e) and URL passwords are replaced there and in the printed command.
+SSH host keys are checked as Ansible's configuration says (on, unless ANSIBLE_HOST_KEY_CHECKING or ansible.cfg turns
+it off): a host whose key changed is refused before it is sent the become password or any key.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ import argparse
 import getpass
 import json
 import os
+import re
 import shlex
 import shutil
 import subprocess
@@ -50,6 +54,107 @@ MODELS = [
     ("phi3", "2.3 GB", "4 GB", "Microsoft, small"),
 ]
 DEFAULT_MODEL = MODELS[0][0]
+
+# Names of settings whose values are secrets (ANTHROPIC_API_KEY, cortex_env_openai_api_key, VAULT_PASS, *_PWD,
+# *_CREDS, ...), and a URL's user and password: never printed, never kept in the run's artifacts.
+SECRET_NAME = re.compile(r"TOKEN|SECRET|PASS|PWD|CRED|PRIVATE|AUTH|KEY", re.IGNORECASE)
+URL_USERINFO = re.compile(r"(://)[^/@\s]+@")
+REDACTED = "<redacted>"
+
+
+def redacted_value(name: str, value: object) -> object:
+    """A setting's value as it may be shown: secrets by name replaced, URL passwords cut out, nested ones too."""
+    if SECRET_NAME.search(name):
+        return REDACTED
+    if isinstance(value, dict):
+        return {k: redacted_value(str(k), v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [redacted_value(name, v) for v in value]
+    return URL_USERINFO.sub(r"\1" + REDACTED + "@", value) if isinstance(value, str) else value
+
+
+def redacted_extra_vars(value: str) -> str:
+    """An -e value as it may be shown: JSON redacted by key, key=value pairs by name; @file is only a path."""
+    if value.startswith("@"):
+        return value
+    try:
+        return json.dumps(redacted_value("", json.loads(value)))
+    except ValueError:
+        pairs = [pair.partition("=") for pair in shlex.split(value)]
+        return shlex.join(f"{k}{eq}{redacted_value(k, v) if eq else ''}" for k, eq, v in pairs)
+
+
+def redacted_args(args: list[str]) -> list[str]:
+    """ansible-playbook options as they may be printed or stored: every -e/--extra-vars value redacted."""
+    out: list[str] = []
+    pending = False
+    for arg in args:
+        if pending:
+            out.append(redacted_extra_vars(arg))
+            pending = False
+        elif arg in ("-e", "--extra-vars"):
+            out.append(arg)
+            pending = True
+        elif arg.startswith("--extra-vars="):
+            out.append("--extra-vars=" + redacted_extra_vars(arg.split("=", 1)[1]))
+        elif arg.startswith("-e") and not arg.startswith("--"):
+            out.append("-e" + redacted_extra_vars(arg[2:]))
+        else:
+            out.append(arg)
+    return out
+
+
+def secrets_in(name: str, value: object) -> set[str]:
+    """The secret strings in a setting: its whole value when the name is a secret's, URL passwords in it."""
+    if isinstance(value, dict):
+        return {s for k, v in value.items() for s in secrets_in(str(k), v)}
+    if isinstance(value, list):
+        return {s for v in value for s in secrets_in(name, v)}
+    text = "" if value is None else str(value)
+    found = {text} if SECRET_NAME.search(name) and text else set()
+    return found | {m.group(0)[3:-1] for m in URL_USERINFO.finditer(text)}
+
+
+def secret_values(args: list[str], env: dict[str, str]) -> set[str]:
+    """The values the run's artifacts must not keep: secret settings from the environment and from -e."""
+    found = {s for k, v in env.items() for s in secrets_in(k, v)}
+    values = [a for prev, a in zip(["", *args], args, strict=False) if prev in ("-e", "--extra-vars")]
+    values += [a.split("=", 1)[1] for a in args if a.startswith("--extra-vars=")]
+    values += [a[2:] for a in args if a.startswith("-e") and not a.startswith("--") and len(a) > 2]
+    for value in values:
+        if value.startswith("@"):
+            continue
+        try:
+            found |= secrets_in("", json.loads(value))
+        except ValueError:
+            for k, _, v in (pair.partition("=") for pair in shlex.split(value)):
+                found |= secrets_in(k, v)
+    return {s for s in found if len(s) >= 4}  # a short value would replace ordinary text
+
+
+def scrub_artifacts(artifact_dir: Path, secrets: set[str]) -> None:
+    """ansible-runner keeps the process environment and the command line under the artifact directory: replace the
+    secrets there (and anywhere else in the run's files) before they stay on disk."""
+    if not secrets:
+        return
+    for path in artifact_dir.rglob("*"):
+        if not path.is_file():
+            continue
+        text = path.read_text(encoding="utf-8", errors="surrogateescape")
+        cleaned = text
+        for secret in sorted(secrets, key=len, reverse=True):
+            cleaned = cleaned.replace(secret, REDACTED).replace(json.dumps(secret)[1:-1], REDACTED)
+        if cleaned != text:
+            path.write_text(cleaned, encoding="utf-8", errors="surrogateescape")
+
+
+def host_key_checking() -> str:
+    """Ansible's own setting, as the playbook run would read it (the operator's ANSIBLE_HOST_KEY_CHECKING, else the
+    ansible.cfg it uses, else on). ansible-runner turns checking off unless it is given explicitly."""
+    from ansible.config.manager import ConfigManager  # noqa: PLC0415 # only in the venv
+
+    config = os.environ.get("ANSIBLE_CONFIG") or str(ROOT / "ansible.cfg")
+    return str(bool(ConfigManager(conf_file=config).get_config_value("HOST_KEY_CHECKING")))
 
 
 def choose_model() -> str:
@@ -187,7 +292,10 @@ def run_playbook(args: argparse.Namespace, extra_vars: dict[str, object], option
     passwords = {}
     if "--ask-become-pass" in options:
         passwords[r"^BECOME password.*:\s*?$"] = getpass.getpass("sudo password: ")
-    env = {"PATH": f"{VENV / 'bin'}{os.pathsep}{os.environ.get('PATH', os.defpath)}"}  # not on PATH after the re-exec
+    env = {
+        "PATH": f"{VENV / 'bin'}{os.pathsep}{os.environ.get('PATH', os.defpath)}",  # not on PATH after the re-exec
+        "ANSIBLE_HOST_KEY_CHECKING": host_key_checking(),
+    }
     if not sys.stdout.isatty():
         env["ANSIBLE_NOCOLOR"] = "1"  # ansible-runner gives ansible a terminal of its own
     # A fresh private data dir per run: ansible-runner would reuse a previous run's env/cmdline when this one has
@@ -207,6 +315,8 @@ def run_playbook(args: argparse.Namespace, extra_vars: dict[str, object], option
             event_handler=Progress(show_hosts=bool(args.inventory)),
             quiet=True,
         )
+    secrets = secret_values(options, {**os.environ, **env}) | set(passwords.values())
+    scrub_artifacts(Path(runner.config.artifact_dir), secrets)
     print(f"setup_ollama: full output in {Path(runner.config.artifact_dir, 'stdout').relative_to(ROOT)}")
     rc: int = runner.rc
     return rc
@@ -237,7 +347,7 @@ def main(argv: list[str] | None = None) -> int:
     extra_vars, options = playbook_vars(args), playbook_options(args)
     # What ansible-runner runs, as one command an operator can copy.
     cmd = [str(VENV / "bin" / "ansible-playbook"), str(PLAYBOOK), *(["-i", args.inventory] if args.inventory else [])]
-    print("setup_ollama:", shlex.join([*cmd, "-e", json.dumps(extra_vars), *options]), flush=True)
+    print("setup_ollama:", shlex.join([*cmd, "-e", json.dumps(extra_vars), *redacted_args(options)]), flush=True)
     if args.print_command:
         return 0
     rc = run_playbook(args, extra_vars, options)

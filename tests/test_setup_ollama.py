@@ -4,12 +4,14 @@ nothing else). The playbook run itself is what the Molecule scenarios test."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import shlex
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 from tests.support.archives import REPO
 from tests.support.terminal import on_a_terminal
@@ -79,3 +81,63 @@ def test_a_fleet_inventory_gets_no_local_client_install() -> None:
     chosen = playbook_vars(out)
     assert "cortex_env_install_client" not in chosen and chosen["ollama_models"] == ["llama3.2"]
     assert Path(REPO / "inventory" / "fleet.example.yml").is_file()
+
+
+def load_script() -> Any:
+    spec = importlib.util.spec_from_file_location("setup_ollama", SCRIPT)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_printed_command_shows_no_secret_given_with_e() -> None:
+    rc, out = in_pty(
+        "--non-interactive", "--print-command", "--",
+        "-e", "cortex_env_anthropic_api_key=sk-ant-typed-secret other=1",
+        "--extra-vars", '{"cortex_env_openai_api_key": "sk-oa-typed", "ollama_archive_src": "https://u:pw99@m/x"}',
+    )  # fmt: skip
+    assert rc == 0, out
+    for secret in ("sk-ant-typed-secret", "sk-oa-typed", "pw99"):
+        assert secret not in out
+    assert "cortex_env_anthropic_api_key=<redacted>" in out and "other=1" in out
+    assert "https://<redacted>@m/x" in out
+
+
+def test_the_run_s_artifacts_are_scrubbed_of_secrets(tmp_path: Path) -> None:
+    """ansible-runner writes the whole process environment and the command line into the artifact directory."""
+    wizard = load_script()
+    args = ["-e", "cortex_env_moonshot_api_key=sk-moon-1234", "-e", '{"db": {"admin_password": "hunter2-x"}}']
+    env = {"PATH": "/usr/bin", "OPENAI_API_KEY": "sk-env-5678", "HTTPS_PROXY": "http://ops:proxy-pw@proxy:3128"}
+    secrets = wizard.secret_values(args, env)
+    assert secrets == {"sk-moon-1234", "hunter2-x", "sk-env-5678", "ops:proxy-pw"}
+    command = tmp_path / "run" / "command"
+    command.parent.mkdir()
+    command.write_text(json.dumps({"command": ["ansible-playbook", *args], "env": env}))
+    (tmp_path / "run" / "stdout").write_text("nothing secret here\n")
+    wizard.scrub_artifacts(tmp_path / "run", secrets)
+    text = command.read_text()
+    for secret in secrets:
+        assert secret not in text
+    assert json.loads(text)["env"]["PATH"] == "/usr/bin"
+    assert (tmp_path / "run" / "stdout").read_text() == "nothing secret here\n"
+
+
+def test_host_key_checking_is_ansible_s_own_setting_not_ansible_runner_s(tmp_path: Path) -> None:
+    """ansible-runner sets ANSIBLE_HOST_KEY_CHECKING=False unless given one; the wizard gives Ansible's own: on,
+    unless the operator's environment or ansible.cfg says otherwise."""
+    code = "import sys; sys.path.insert(0, 'scripts'); import setup_ollama; print(setup_ollama.host_key_checking())"
+    base = {k: v for k, v in os.environ.items() if not k.startswith("ANSIBLE_")}
+
+    def setting(**env: str) -> str:
+        run = subprocess.run(
+            [sys.executable, "-c", code], check=False, cwd=REPO, env={**base, **env}, capture_output=True, text=True
+        )
+        assert run.returncode == 0, run.stderr
+        return run.stdout.strip()
+
+    assert setting() == "True"
+    assert setting(ANSIBLE_HOST_KEY_CHECKING="False") == "False"
+    cfg = tmp_path / "ansible.cfg"
+    cfg.write_text("[defaults]\nhost_key_checking = False\n")
+    assert setting(ANSIBLE_CONFIG=str(cfg)) == "False"

@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import yaml
+
 from tests.support.instances import Instance, instance_names
 
 (HOST,) = (Instance(name) for name in instance_names())
@@ -149,3 +151,40 @@ def test_the_setup_script_sets_up_a_host_standing_in_for_a_ci_runner(tmp_path: P
     out = HOST.sh(f"python3 -c '{ON_A_TERMINAL}' '{command}' tinyllama-double 2>&1")
     assert "1. llama3.2        2.0 GB   4 GB RAM  recommended  [default]" in out, out[-3000:]
     assert "Ollama runs tinyllama-double" in out, out[-3000:]
+
+
+def test_the_setup_script_refuses_a_host_whose_key_changed_and_keeps_no_secret(tmp_path: Path) -> None:
+    """ansible-runner turns host-key checking off unless told; the wizard keeps Ansible's own setting, so a host that
+    presents another key than the one known for it is never sent the become password or an API key. The secrets in
+    the operator's environment and in -e stay out of the printed command and of the run's artifacts."""
+    project = Path(os.environ["MOLECULE_PROJECT_DIRECTORY"])
+    with open(os.environ["MOLECULE_INVENTORY_FILE"]) as f:
+        connection = yaml.safe_load(f)["all"]["hosts"][HOST.name]
+    stranger = tmp_path / "stranger"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(stranger)], check=True)
+    known_hosts = tmp_path / "known_hosts"
+    key = stranger.with_suffix(".pub").read_text().split()[:2]
+    known_hosts.write_text(f"[{connection['ansible_host']}]:{connection['ansible_port']} {' '.join(key)}\n")
+    ssh_args = f"-o UserKnownHostsFile={known_hosts} -o ControlMaster=no -o IdentitiesOnly=yes"
+    host_vars = {k: v for k, v in connection.items() if k != "ansible_ssh_common_args"} | {
+        "ansible_ssh_common_args": ssh_args
+    }
+    inventory = tmp_path / "inventory.yml"
+    inventory.write_text(yaml.safe_dump({"all": {"hosts": {"changed-key-host": host_vars}}}))
+    env_secret, cli_secret = "sk-ant-from-the-environment-5d1e", "sk-ant-given-with-e-8a2c"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("ANSIBLE_", "MOLECULE_"))}
+    run = subprocess.run(
+        [sys.executable, "scripts/setup_ollama.py", "--inventory", str(inventory), "--non-interactive",
+         "--model", "tinyllama-double", "--", "-e", f"cortex_env_anthropic_api_key={cli_secret}"],
+        cwd=project, capture_output=True, text=True, env={**env, "ANTHROPIC_API_KEY": env_secret}, check=False,
+        timeout=600,
+    )  # fmt: skip
+    out = run.stdout + run.stderr
+    assert run.returncode != 0, out[-3000:]
+    assert "UNREACHABLE" in out and "Host key verification failed" in out, out[-3000:]
+    assert cli_secret not in out and env_secret not in out
+    artifacts = project / out.split("setup_ollama: full output in ")[1].split()[0].removesuffix("/stdout")
+    for path in artifacts.rglob("*"):
+        if path.is_file():
+            text = path.read_text(errors="replace")
+            assert cli_secret not in text and env_secret not in text, path
