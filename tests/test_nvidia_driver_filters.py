@@ -178,3 +178,64 @@ def test_recorded_real_hosts(recording: Path) -> None:
     module_line = lines[1].removeprefix("# module: ")
     status = F.nvidia_driver_status(smi(int(header["rc"]), "\n".join(lines[2:])), module_line, header["branch"])
     assert status["state"] == header["expect"], status
+
+
+@pytest.mark.parametrize(
+    ("kernel", "flavour"),
+    [
+        ("6.8.0-45-generic", "generic"),
+        ("5.15.0-1070-aws", "aws"),
+        ("6.1.0-26-amd64", "amd64"),
+        ("6.1.0-26-cloud-amd64", "cloud-amd64"),
+        ("6.12.38+deb13-amd64", "amd64"),
+        ("6.12.38+deb13-rt-arm64", "rt-arm64"),
+    ],
+)
+def test_kernel_flavour_names_the_meta_packages(kernel: str, flavour: str) -> None:
+    assert F.nvidia_driver_kernel_flavour(kernel) == flavour
+
+
+UBUNTU_BASE = ["nvidia-headless-no-dkms-580-server-open", "nvidia-utils-580-server", "nvidia-modprobe"]
+PREBUILT = "linux-modules-nvidia-580-server-open"
+
+
+def plan(base: list[str], kernel: str, key: str, available: list[str]) -> dict[str, Any]:
+    result: dict[str, Any] = F.nvidia_driver_package_plan(
+        base,
+        kernel=kernel,
+        package_key=key,
+        available=available,
+        ubuntu_prebuilt=PREBUILT,
+        ubuntu_dkms="nvidia-dkms-580-server-open",
+    )
+    return result
+
+
+def test_ubuntu_prebuilt_modules_follow_the_kernel_and_only_userspace_is_held() -> None:
+    """Holding the modules' meta package kept the next kernel's modules from ever arriving."""
+    kernel = "6.8.0-45-generic"
+    result = plan(UBUNTU_BASE, kernel, "ubuntu_distribution", [f"{PREBUILT}-{kernel}", f"{PREBUILT}-generic"])
+    assert result["modules"] == "prebuilt"
+    assert result["install"] == [*UBUNTU_BASE, f"{PREBUILT}-{kernel}", f"{PREBUILT}-generic"]
+    assert result["hold"] == UBUNTU_BASE
+
+
+def test_dkms_gets_the_headers_meta_package_so_the_next_kernel_can_be_built_for() -> None:
+    kernel = "6.1.0-26-amd64"
+    result = plan(["nvidia-open-580"], kernel, "cuda", ["linux-headers-amd64"])
+    assert result["modules"] == "dkms"
+    assert result["install"] == ["nvidia-open-580", f"linux-headers-{kernel}", "linux-headers-amd64"]
+    assert result["hold"] == ["nvidia-open-580"]
+    # Ubuntu without prebuilt modules for the kernel: its DKMS source is held with the userspace it must match.
+    ubuntu = plan(UBUNTU_BASE, "6.8.0-45-lowlatency", "ubuntu_distribution", ["linux-headers-lowlatency"])
+    assert ubuntu["install"][-3:] == [
+        "nvidia-dkms-580-server-open",
+        "linux-headers-6.8.0-45-lowlatency",
+        "linux-headers-lowlatency",
+    ]
+    assert ubuntu["hold"] == [*UBUNTU_BASE, "nvidia-dkms-580-server-open"]
+    # A custom kernel without a meta package: its own headers only (the kernel check says what the next one needs).
+    assert plan(["nvidia-open-580"], "6.18.44-custom", "cuda", [])["install"] == [
+        "nvidia-open-580",
+        "linux-headers-6.18.44-custom",
+    ]

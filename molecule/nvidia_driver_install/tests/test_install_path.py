@@ -10,12 +10,14 @@ import os
 import subprocess
 import sys
 import tarfile
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.support.archives import REPO
+from tests.support.filters import role_filters
 from tests.support.instances import Instance, RoleRun, apply_role, instance_names
 from tests.support.nvidia import MODULES_LOAD, SOURCE, UNATTENDED, snapshot
 
@@ -180,12 +182,13 @@ def test_boot_setup_on_ubuntu() -> None:
 # --- Debian 12: NVIDIA's CUDA repository layout, signed --------------------------------------------------------
 
 
-def _sign_mirror(root: Path, gnupg: Path) -> Path:
-    """Lay out <root>/debian12/<arch>/ like NVIDIA's repository, index and sign it; return the public keyring."""
+def _sign_mirror(root: Path, gnupg: Path, *build_args: str) -> Path:
+    """Lay out <root>/debian12/<arch>/ like NVIDIA's repository, index and sign it; return the public keyring.
+    Again with more packages (build_args for tests.harness.build_driver_repo): the same key signs the new index."""
     arch_dir = {"x86_64": "x86_64", "aarch64": "sbsa"}[os.uname().machine]
     repo = root / "debian12" / arch_dir
     subprocess.run(
-        [sys.executable, "-m", "tests.harness.build_driver_repo", "--out", str(repo)],
+        [sys.executable, "-m", "tests.harness.build_driver_repo", "--out", str(repo), *build_args],
         cwd=REPO,
         check=True,
         capture_output=True,
@@ -201,15 +204,20 @@ def _sign_mirror(root: Path, gnupg: Path) -> Path:
         f"SHA256:\n {digest.stdout.split()[0]} {len(packages.encode())} Packages\n"
     )
     gpg = ["gpg", "--homedir", str(gnupg), "--batch", "--pinentry-mode", "loopback", "--passphrase", ""]
-    gnupg.mkdir(mode=0o700)
-    subprocess.run(
-        [*gpg, "--quick-gen-key", "cortex-tests@invalid", "ed25519", "sign", "never"], check=True, capture_output=True
-    )
+    if not gnupg.exists():
+        gnupg.mkdir(mode=0o700)
+        subprocess.run(
+            [*gpg, "--quick-gen-key", "cortex-tests@invalid", "ed25519", "sign", "never"],
+            check=True,
+            capture_output=True,
+        )
+    (repo / "InRelease").unlink(missing_ok=True)
     subprocess.run(
         [*gpg, "--clearsign", "-o", str(repo / "InRelease"), str(repo / "Release")], check=True, capture_output=True
     )
     keyring = gnupg / "cuda-archive-keyring.gpg"
-    subprocess.run([*gpg, "--output", str(keyring), "--export"], check=True, capture_output=True)
+    if not keyring.exists():
+        subprocess.run([*gpg, "--output", str(keyring), "--export"], check=True, capture_output=True)
     return keyring
 
 
@@ -226,7 +234,13 @@ def cuda_mirror(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     keyring = _sign_mirror(tmp / "mirror", tmp / "gnupg")
     other = _sign_mirror(tmp / "other", tmp / "gnupg-other")  # a key that did not sign the mirror
     _copy_to(BOOKWORM, tmp / "mirror", "/srv/cuda")
-    return {"keyring": str(keyring), "wrong_keyring": str(other), "url": "file:///srv/cuda"}
+    return {
+        "keyring": str(keyring),
+        "wrong_keyring": str(other),
+        "url": "file:///srv/cuda",
+        "root": str(tmp / "mirror"),
+        "gnupg": str(tmp / "gnupg"),
+    }
 
 
 def install_from_cuda(mirror: dict[str, str], keyring: str, state: str = "present") -> RoleRun:
@@ -263,3 +277,67 @@ def test_cuda_repository_keyring_signed_by_install_and_holds(cuda_mirror: dict[s
     assert "nvidia-open-580" in BOOKWORM.sh("apt-mark showhold").split()
     again = install_from_cuda(cuda_mirror, "keyring")
     assert again.rc == 0 and again.stats["changed"] == 0, again
+
+
+# Another apt holding dpkg's and apt's locks, as apt-daily does at boot on a fresh cloud host: fcntl locks, as apt
+# takes them, on the dpkg frontend lock and the package lists' lock, for 20 seconds.
+HOLD_LOCKS = """
+import fcntl, os, time
+fds = [os.open(p, os.O_RDWR | os.O_CREAT) for p in ("/var/lib/dpkg/lock-frontend", "/var/lib/apt/lists/lock")]
+for fd in fds:
+    fcntl.lockf(fd, fcntl.LOCK_EX)
+open("/run/locks-held", "w").close()
+time.sleep(20)
+"""
+
+
+def test_package_operations_wait_for_another_apt(cuda_mirror: dict[str, str]) -> None:
+    assert install_from_cuda(cuda_mirror, "keyring", state="absent").rc == 0
+    BOOKWORM.sh("rm -f /run/locks-held; cat > /run/hold-locks.py", stdin=HOLD_LOCKS)
+    BOOKWORM.sh(
+        "setsid python3 /run/hold-locks.py >/dev/null 2>&1 < /dev/null & "
+        "for i in $(seq 50); do [ -e /run/locks-held ] && break; sleep 0.1; done; [ -e /run/locks-held ]"
+    )
+    started = time.monotonic()
+    run = install_from_cuda(cuda_mirror, "keyring")
+    waited = time.monotonic() - started
+    assert run.rc == 0, f"{run}\n{run.output[-3000:]}"
+    assert waited > 15, f"the run took {waited:.0f} s: it cannot have waited for the locks"
+    assert "nvidia-open-580" in BOOKWORM.sh("apt-mark showhold").split()
+
+
+def test_a_kernel_update_keeps_the_module(cuda_mirror: dict[str, str]) -> None:
+    """unattended-upgrades brings a newer kernel (its headers through the flavour's meta package, which the role
+    installed and did not hold); DKMS can build for it, and the next run has the module built before the reboot."""
+    assert install_from_cuda(cuda_mirror, "keyring").rc == 0
+    flavour = role_filters("nvidia_driver").nvidia_driver_kernel_flavour(os.uname().release)
+    assert BOOKWORM.sh(f"dpkg-query --show --showformat='${{db:Status-Abbrev}}' linux-headers-{flavour}") == "ii "
+    newer = f"99.0.0-{flavour}"
+    _sign_mirror(
+        Path(cuda_mirror["root"]), Path(cuda_mirror["gnupg"]), "--kernel", newer, "--meta-version", "2", "--image"
+    )
+    _copy_to(BOOKWORM, Path(cuda_mirror["root"]), "/srv/cuda")
+    try:
+        # What unattended-upgrades does with the role's source (the driver's userspace is held and blacklisted).
+        only_ours = f"-o Dir::Etc::sourcelist={SOURCE} -o Dir::Etc::sourceparts=-"
+        BOOKWORM.sh(
+            f"apt-get {only_ours} update -qq && DEBIAN_FRONTEND=noninteractive apt-get {only_ours} "
+            f"upgrade --yes --with-new-pkgs && apt-get {only_ours} install --yes linux-image-{newer}"
+        )
+        assert BOOKWORM.host.file(f"/lib/modules/{newer}/build/Makefile").exists, "no headers came with the kernel"
+        run = install_from_cuda(cuda_mirror, "keyring")
+        assert run.rc == 0, f"{run}\n{run.output[-3000:]}"
+        assert BOOKWORM.sh(f"ls /lib/modules/{newer}/updates/dkms/").split() == ["nvidia.ko"]
+        assert run.stats["changed"] > 0
+        again = install_from_cuda(cuda_mirror, "keyring")
+        assert again.rc == 0 and again.stats["changed"] == 0, again
+        # A newest kernel without headers anywhere: the run says so, naming the kernel.
+        BOOKWORM.sh("touch /boot/vmlinuz-99.1.0-orphan")
+        orphan = install_from_cuda(cuda_mirror, "keyring")
+        assert orphan.rc == 0, orphan
+        assert "NVIDIA MODULE MISSING" in orphan.output and "99.1.0-orphan: no headers for it" in orphan.output
+    finally:
+        BOOKWORM.sh(
+            f"rm -f /boot/vmlinuz-99.1.0-orphan; apt-get purge --yes linux-image-{newer} "
+            f"linux-headers-{newer} >/dev/null 2>&1; rm -rf /lib/modules/{newer}; true"
+        )

@@ -9,6 +9,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from tests.support.filters import role_filters
 from tests.support.instances import Instance, RoleRun, apply_role, instance_names
 from tests.support.nvidia import (
     BLACKLIST,
@@ -24,8 +25,10 @@ from tests.support.nvidia import (
 
 HOST = Instance(instance_names()[0])
 KERNEL = os.uname().release  # the containers run the controller's kernel
-PACKAGES = ["nvidia-open-580", f"linux-headers-{KERNEL}"]
-DEPENDENCIES = ["nvidia-modprobe", "nvidia-persistenced"]
+FLAVOUR = role_filters("nvidia_driver").nvidia_driver_kernel_flavour(KERNEL)
+HELD = ["nvidia-open-580"]  # the userspace; what follows the kernel (the headers) is never held
+FOLLOWS_KERNEL = [f"linux-headers-{KERNEL}", f"linux-headers-{FLAVOUR}"]
+DEPENDENCIES = ["nvidia-modprobe", "nvidia-persistenced", "dkms"]
 REPO = Path(os.environ["MOLECULE_PROJECT_DIRECTORY"]) / ".cache" / "nvidia-driver-repo"  # the controller's .debs
 
 
@@ -48,13 +51,16 @@ def test_source_is_the_copied_repository_indexed_on_the_host() -> None:
 
 def test_driver_installed_from_it_and_held() -> None:
     status = HOST.sh(
-        "dpkg-query --show --showformat='${Package} ${db:Status-Abbrev}\\n' " + " ".join(PACKAGES + DEPENDENCIES)
+        "dpkg-query --show --showformat='${Package} ${db:Status-Abbrev}\\n' "
+        + " ".join(HELD + FOLLOWS_KERNEL + DEPENDENCIES)
     )
     assert sorted(status.split("\n")[:-1]) == sorted(
-        [f"{p} hi " for p in PACKAGES] + [f"{p} ii " for p in DEPENDENCIES]
+        [f"{p} hi " for p in HELD] + [f"{p} ii " for p in FOLLOWS_KERNEL + DEPENDENCIES]
     ), status
-    assert set(HOST.sh("apt-mark showhold").split()) == set(PACKAGES)
+    assert set(HOST.sh("apt-mark showhold").split()) == set(HELD)
     assert "580.95.05" in HOST.sh("nvidia-smi --query-gpu=driver_version --format=csv,noheader")
+    # The kernel check had DKMS (the TEST DOUBLE) build the module for the running kernel.
+    assert HOST.sh(f"ls /lib/modules/{KERNEL}/updates/dkms/").split() == ["nvidia.ko"]
 
 
 def test_nouveau_blacklisted_and_modules_loaded_at_boot() -> None:
@@ -65,8 +71,10 @@ def test_nouveau_blacklisted_and_modules_loaded_at_boot() -> None:
 
 def test_driver_kept_out_of_unattended_upgrades() -> None:
     dump = HOST.sh("apt-config dump Unattended-Upgrade::Package-Blacklist")
-    for pattern in ("nvidia-", "libnvidia-", "linux-modules-nvidia-", "cuda-drivers"):
+    for pattern in ("nvidia-", "libnvidia-", "cuda-drivers"):
         assert f'"{pattern}";' in dump, dump
+    # What follows the kernel must come with each new kernel: Ubuntu's prebuilt modules are not kept out.
+    assert "linux-modules-nvidia-" not in dump
     # ...and they come from the role's file
     assert HOST.host.file(UNATTENDED).contains("Package-Blacklist") and HOST.host.file(UNATTENDED).mode == 0o644
 

@@ -133,10 +133,49 @@ def nvidia_driver_ollama_compute(log: str) -> dict[str, Any]:
     return {"backend": backend, "devices": names, "lines": [d["line"] for d in devices]}
 
 
+def nvidia_driver_kernel_flavour(kernel: str) -> str:
+    """A kernel release's flavour, what its meta packages are named after: 6.8.0-45-generic -> generic,
+    6.1.0-26-cloud-amd64 -> cloud-amd64, 6.12.38+deb13-amd64 -> amd64."""
+    return re.sub(r"^[0-9][^-]*-([0-9]+-)?", "", kernel)
+
+
+def nvidia_driver_package_plan(
+    base: list[str],
+    *,
+    kernel: str,
+    package_key: str,
+    available: list[str],
+    ubuntu_prebuilt: str,
+    ubuntu_dkms: str,
+) -> dict[str, Any]:
+    """What to install and what to hold, so that a kernel update keeps the GPU.
+
+    `available`: which of the candidate kernel packages apt knows (Ubuntu's signed prebuilt modules for the kernel
+    and their meta package, the headers meta package of the kernel's flavour). Held is the userspace only (and
+    Ubuntu's DKMS source, which must match it): a userspace upgrade under a loaded module breaks NVML until a
+    reboot. What follows the kernel is never held: Ubuntu's modules meta package (it brings the modules for each new
+    kernel) and the headers (the flavour's meta package brings them for each new kernel, so DKMS can build there).
+    """
+    flavour = nvidia_driver_kernel_flavour(kernel)
+    per_kernel = f"{ubuntu_prebuilt}-{kernel}"
+    if package_key == "ubuntu_distribution" and per_kernel in available:
+        meta = [f"{ubuntu_prebuilt}-{flavour}"] if f"{ubuntu_prebuilt}-{flavour}" in available else []
+        return {"modules": "prebuilt", "install": [*base, per_kernel, *meta], "hold": list(base)}
+    dkms = [ubuntu_dkms] if package_key == "ubuntu_distribution" else []
+    headers_meta = [f"linux-headers-{flavour}"] if f"linux-headers-{flavour}" in available else []
+    return {
+        "modules": "dkms",
+        "install": [*base, *dkms, f"linux-headers-{kernel}", *headers_meta],
+        "hold": [*base, *dkms],
+    }
+
+
 class FilterModule:
     def filters(self) -> dict[str, Any]:
         return {
             "nvidia_driver_gpus": nvidia_driver_gpus,
+            "nvidia_driver_kernel_flavour": nvidia_driver_kernel_flavour,
+            "nvidia_driver_package_plan": nvidia_driver_package_plan,
             "nvidia_driver_status": nvidia_driver_status,
             "nvidia_driver_ollama_compute": nvidia_driver_ollama_compute,
         }
