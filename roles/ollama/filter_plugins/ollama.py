@@ -77,8 +77,8 @@ def _trusted_sha256(
                     "",
                     "",
                     f"{name} of ollama {version}: {origin} says {other}, the pinned table ollama_checksums says "
-                    f"{pin}; the pinned hash wins and nothing was changed. The file or archive may have been "
-                    "tampered with: fetch the release again, or correct ollama_checksums if the pin is wrong",
+                    f"{pin}. The pinned hash wins: the file or archive may have been tampered with. Fetch the "
+                    "release again, or correct ollama_checksums if the pin is wrong",
                 )
         return pin, "ollama_checksums", ""
     if given:
