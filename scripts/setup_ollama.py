@@ -211,9 +211,8 @@ def playbook_vars(args: argparse.Namespace) -> dict[str, object]:
         extra_vars["ollama_models"] = [args.model]
         extra_vars["cortex_env_provider"] = "ollama"
         extra_vars["cortex_env_ollama_model"] = args.model
-    if not args.inventory:  # this host: the client from this checkout, readable by whoever ran the setup
+    if not args.inventory:  # this host: the client (built from this checkout), readable by whoever ran the setup
         extra_vars["cortex_env_install_client"] = True
-        extra_vars["cortex_env_client_spec"] = str(ROOT)
         if invoking_user():
             extra_vars["cortex_env_users"] = [invoking_user()]
     if args.version:

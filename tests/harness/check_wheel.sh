@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The distribution works on its own, as `pip install cortex-client` gets it: build the sdist and the wheel,
+# The distribution works on its own, as `pip install cortexlinux-router` gets it: build the sdist and the wheel,
 # check the sdist carries every module of the package, install the wheel alone into a fresh venv (its
 # dependencies from the index, nothing from this checkout), import it from outside the checkout, run the CLI,
 # and check `__all__` against what the package exports.

@@ -7,12 +7,13 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import yaml
 
 from tests.support.archives import archive_path
-from tests.support.instances import Instance, instance_names
+from tests.support.instances import Instance, apply_role, instance_names
 
 (HOST,) = (Instance(name) for name in instance_names())
 ENV = "/etc/cortex/.env"
@@ -192,3 +193,50 @@ def test_the_setup_script_refuses_a_host_whose_key_changed_and_keeps_no_secret(t
         if path.is_file():
             text = path.read_text(errors="replace")
             assert cli_secret not in text and env_secret not in text, path
+
+
+def foreign_wheel(path: Path) -> None:
+    """A wheel of `cortex-client` 9.9.9, the name another vendor owns on PyPI: what the role must never install."""
+    dist = "cortex_client-9.9.9.dist-info"
+    files = {
+        "cortex_foreign_marker.py": "FOREIGN = True\n",
+        f"{dist}/METADATA": "Metadata-Version: 2.1\nName: cortex-client\nVersion: 9.9.9\n",
+        f"{dist}/WHEEL": "Wheel-Version: 1.0\nGenerator: tests\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
+    }
+    record = "".join(f"{name},,\n" for name in files) + f"{dist}/RECORD,,\n"
+    with zipfile.ZipFile(path, "w") as wheel:
+        for name, text in {**files, f"{dist}/RECORD": record}.items():
+            wheel.writestr(name, text)
+
+
+def test_the_client_never_comes_from_a_name_someone_else_owns(tmp_path: Path) -> None:
+    """The host's pip points at an index that offers cortex-client (the old default name, another vendor's package on
+    PyPI). The role's default source is a wheelhouse the controller builds from this checkout, checked by sha256 and
+    installed with --no-index: the index is never asked for anything."""
+    wheel = tmp_path / "cortex_client-9.9.9-py3-none-any.whl"
+    foreign_wheel(wheel)
+    HOST.sh("mkdir -p /srv/foreign-index/simple/cortex-client")
+    subprocess.run(
+        ["podman", "cp", str(wheel), f"{HOST.name}:/srv/foreign-index/simple/cortex-client/{wheel.name}"], check=True
+    )
+    HOST.sh(
+        f"echo '<a href=\"{wheel.name}\">{wheel.name}</a>' > /srv/foreign-index/simple/cortex-client/index.html; "
+        "printf '[global]\\nindex-url = http://127.0.0.1:8799/simple\\n' > /etc/pip.conf; "
+        "setsid python3 -m http.server 8799 --directory /srv/foreign-index > /srv/foreign-index.log 2>&1 < /dev/null &"
+        " sleep 1"
+    )
+    try:
+        assert "cortex-client" in HOST.sh("/opt/cortex/venv/bin/pip index versions cortex-client 2>&1 || true")
+        HOST.sh(": > /srv/foreign-index.log")  # the check above asked it; the role must not
+        run = apply_role(HOST.name, role="cortex_env", cortex_env_wheelhouse="")
+        assert run.rc == 0, run
+        assert "GET" not in HOST.sh("cat /srv/foreign-index.log"), "the role asked the index"
+        installed = HOST.sh("/opt/cortex/venv/bin/pip list --format=freeze")
+        assert "cortexlinux-router==" in installed and "cortex-client" not in installed, installed
+        assert HOST.sh("/opt/cortex/venv/bin/python -c 'import cortex_foreign_marker' 2>&1; true").strip()
+        again = apply_role(HOST.name, role="cortex_env", cortex_env_wheelhouse="")
+        assert again.rc == 0 and again.stats["changed"] == 0, again
+        old = apply_role(HOST.name, role="cortex_env", cortex_env_client_spec="cortex-client")
+        assert old.rc != 0 and "cortex_env_client_spec is gone" in " ".join(old.failures), old
+    finally:
+        HOST.sh("rm -f /etc/pip.conf; pkill -f '[h]ttp.server 8799'; true")
