@@ -77,3 +77,28 @@ def test_a_takeover_says_what_it_moved_and_keeps_both_copies_of_a_clashing_model
     assert "Base unit of role ollama" in HOST.sh("cat /etc/systemd/system/ollama.service")
     again = apply_role(HOST.name)
     assert (again.rc, again.stats["changed"]) == (0, 0), again
+
+
+def test_a_store_outside_the_home_on_another_filesystem_belongs_to_the_service_user() -> None:
+    """ollama_data_dir /srv/ollama/models, on a filesystem of its own: the take-over copies across filesystems, and
+    every directory it makes in the store (blobs/, manifests/, ...) is the service user's, not root's."""
+    HOST.sh(
+        f"systemctl stop ollama && usermod -d {OLD_HOME} ollama && mkdir -p /srv && mount -t tmpfs tmpfs /srv && "
+        f"mkdir -p {OLD_HOME}/.ollama/models/manifests/registry.ollama.ai/library/fourth && "
+        f"cp {STORE}/manifests/registry.ollama.ai/library/second/1b "
+        f"{OLD_HOME}/.ollama/models/manifests/registry.ollama.ai/library/fourth/latest && "
+        f"mkdir -p {OLD_HOME}/.ollama/models/blobs && cp {STORE}/blobs/* {OLD_HOME}/.ollama/models/blobs/ && "
+        f"chown -R ollama:ollama {OLD_HOME} && "
+        "sed -i 's/Base unit of role ollama/Ollama Service/' /etc/systemd/system/ollama.service && "
+        "systemctl daemon-reload && systemctl start ollama"
+    )
+    try:
+        run = apply_role(HOST.name, ollama_data_dir="/srv/ollama/models")
+        assert run.rc == 0, run
+        assert HOST.sh("find /srv/ollama/models ! -user ollama") == "", "the store holds files or directories not ollama's"
+        assert "fourth:latest" in model_names()
+        assert HOST.sh(f"find {OLD_HOME}/.ollama/models -type f") == ""
+        again = apply_role(HOST.name, ollama_data_dir="/srv/ollama/models")
+        assert (again.rc, again.stats["changed"]) == (0, 0), again
+    finally:
+        HOST.sh("systemctl stop ollama; umount /srv; true")
