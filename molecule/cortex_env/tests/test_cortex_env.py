@@ -139,6 +139,8 @@ def test_the_setup_script_sets_up_a_host_standing_in_for_a_ci_runner(tmp_path: P
     HOST.sh("mkdir -p /srv/sums && cp /srv/release/sha256sum.txt /srv/sums/")
     archive = archive_path("0.34.3").name  # the host's arch (the release holds every arch and add-on)
 
+    # A developer's .env in the checkout, naming a dead endpoint: the play's doctor must read /etc/cortex/.env.
+    HOST.sh("printf 'OLLAMA_BASE_URL=http://127.0.0.1:9\\nOLLAMA_MODEL=nothing-here\\n' > /srv/cortex/.env")
     out = HOST.sh(SETUP.format(archive=archive, options="--model tinyllama-double --non-interactive") + " 2>&1")
     assert "Models (download size" not in out
     assert "Ollama runs tinyllama-double; Cortex is configured in /etc/cortex/.env" in out, out[-3000:]
