@@ -239,3 +239,32 @@ def test_dkms_gets_the_headers_meta_package_so_the_next_kernel_can_be_built_for(
         "nvidia-open-580",
         "linux-headers-6.18.44-custom",
     ]
+
+
+NEEDS_REBOOT = {"reboot_required": True, "message": "reboot required: the NVIDIA kernel module is not loaded"}
+NO_REBOOT: dict[str, Any] = {"reboot_required": False}
+
+
+@pytest.mark.parametrize(
+    ("status", "context", "expected"),
+    [
+        (NEEDS_REBOOT, ("if_needed", False, "ssh", False), (True, False, "")),
+        # The wizard and the default inventory run on the host itself: never reboot it mid-run, say so and finish.
+        (NEEDS_REBOOT, ("if_needed", False, "local", False), (False, True, "local connection")),
+        (NO_REBOOT, ("always", True, "local", False), (False, True, "local connection")),
+        (NEEDS_REBOOT, ("never", False, "ssh", False), (False, True, "nvidia_driver_reboot is never")),
+        (NEEDS_REBOOT, ("if_needed", False, "ssh", True), (False, True, "check mode")),
+        (NO_REBOOT, ("always", True, "ssh", False), (True, False, "")),
+        (NO_REBOOT, ("if_needed", True, "ssh", False), (False, False, "")),
+    ],
+    ids=["fleet", "local", "local-always", "never", "check-mode", "always", "not-needed"],
+)
+def test_a_reboot_happens_only_where_ansible_can_come_back(
+    status: dict[str, Any], context: tuple[str, bool, str, bool], expected: tuple[bool, bool, str]
+) -> None:
+    policy, installed, connection, check = context
+    plan = F.nvidia_driver_reboot_plan(
+        status, policy=policy, installed=installed, connection=connection, check_mode=check
+    )
+    assert (plan["reboot"], plan["required"]) == expected[:2]
+    assert expected[2] in plan["why"]

@@ -133,6 +133,31 @@ def nvidia_driver_ollama_compute(log: str) -> dict[str, Any]:
     return {"backend": backend, "devices": names, "lines": [d["line"] for d in devices]}
 
 
+def nvidia_driver_reboot_plan(
+    status: dict[str, Any], *, policy: str, installed: bool, connection: str, check_mode: bool
+) -> dict[str, Any]:
+    """Whether to reboot now, and if a reboot is needed but not done here, why (for the REBOOT REQUIRED line).
+
+    A reboot is wanted when only a reboot makes the driver usable (policy if_needed) or after an install (always).
+    It never happens in check mode, and never on a local connection: that would reboot the controller in the middle
+    of the run (Ansible's reboot refuses it), so the run finishes and says so instead.
+    """
+    needed = bool(status.get("reboot_required"))
+    wanted = (policy == "if_needed" and needed) or (policy == "always" and (installed or needed))
+    if check_mode:
+        return {"reboot": False, "required": needed, "why": "check mode changes nothing"}
+    if wanted and connection == "local":
+        return {
+            "reboot": False,
+            "required": True,
+            "why": "this host is the one Ansible runs on (local connection), which it cannot reboot mid-run: "
+            "reboot it yourself",
+        }
+    if needed and not wanted:
+        return {"reboot": False, "required": True, "why": f"nvidia_driver_reboot is {policy}: reboot it yourself"}
+    return {"reboot": wanted, "required": False, "why": ""}
+
+
 def nvidia_driver_kernel_flavour(kernel: str) -> str:
     """A kernel release's flavour, what its meta packages are named after: 6.8.0-45-generic -> generic,
     6.1.0-26-cloud-amd64 -> cloud-amd64, 6.12.38+deb13-amd64 -> amd64."""
@@ -176,6 +201,7 @@ class FilterModule:
             "nvidia_driver_gpus": nvidia_driver_gpus,
             "nvidia_driver_kernel_flavour": nvidia_driver_kernel_flavour,
             "nvidia_driver_package_plan": nvidia_driver_package_plan,
+            "nvidia_driver_reboot_plan": nvidia_driver_reboot_plan,
             "nvidia_driver_status": nvidia_driver_status,
             "nvidia_driver_ollama_compute": nvidia_driver_ollama_compute,
         }
