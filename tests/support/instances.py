@@ -46,7 +46,7 @@ class Mirror:
 
     url: str
     requests: list[str] = field(default_factory=list)
-    denied: list[str] = field(default_factory=list)  # paths asked for without the mirror's credentials
+    denied: list[str] = field(default_factory=list)  # requests ("GET /path") refused for want of credentials
 
 
 @contextlib.contextmanager
@@ -63,7 +63,7 @@ def http_mirror(root: Path, *, basic_auth: str = "") -> Iterator[Mirror]:
 
         def send_head(self) -> Any:
             if basic_auth and self.headers.get("Authorization") != expected:
-                mirror.denied.append(self.path)
+                mirror.denied.append(f"{self.command} {self.path}")
                 self.send_response(401)
                 self.send_header("WWW-Authenticate", 'Basic realm="mirror"')
                 self.send_header("Content-Length", "0")

@@ -95,7 +95,7 @@ def test_a_store_outside_the_home_on_another_filesystem_belongs_to_the_service_u
     try:
         run = apply_role(HOST.name, ollama_data_dir="/srv/ollama/models")
         assert run.rc == 0, run
-        assert HOST.sh("find /srv/ollama/models ! -user ollama") == "", "the store holds files or directories not ollama's"
+        assert HOST.sh("find /srv/ollama/models ! -user ollama") == "", "files or directories not ollama's"
         assert "fourth:latest" in model_names()
         assert HOST.sh(f"find {OLD_HOME}/.ollama/models -type f") == ""
         again = apply_role(HOST.name, ollama_data_dir="/srv/ollama/models")

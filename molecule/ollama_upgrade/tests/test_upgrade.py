@@ -373,7 +373,7 @@ def test_mirror_credentials_and_secret_settings_never_reach_the_output(tmp_path:
             )
             assert run.rc == 0, run.output[-3000:]
             # Downloaded with the credentials: more GETs than the mirror refused.
-            assert mirror.requests.count(f"GET {remote}") > mirror.denied.count(remote), mirror.requests
+            assert mirror.requests.count(f"GET {remote}") > mirror.denied.count(f"GET {remote}"), mirror.requests
             for value in (password, proxy_token, *secrets.values()):
                 assert value not in run.output, value
             dropin = HOST.sh("cat /etc/systemd/system/ollama.service.d/10-cortex.conf")
