@@ -1,0 +1,83 @@
+"""Action plugin of role ollama_models: send controller files into the store's staging directory on a host.
+
+ansible.builtin.copy would put each file in Ansible's remote tmp first (usually on /, whatever filesystem the store
+is on, and outside every space check), hash it with sha1 on both sides, then move it. This plugin uploads each file
+over the connection straight into a directory on the store's own filesystem, owned by the connecting user (so a
+non-root SSH user with become works too), then renames it into the staging directory as root: the only bytes
+written are the file's, on the filesystem the role's space check counted, and the one hash pass is ollama_model's
+sha256 when it imports the blob.
+
+Options: files (list of {src, name}: controller path, file name in dest), dest (the staging directory).
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import time
+from typing import Any
+
+from ansible.errors import AnsibleActionFail
+from ansible.plugins.action import ActionBase
+from ansible.utils.display import Display
+
+display = Display()
+
+
+class ActionModule(ActionBase):
+    TRANSFERS_FILES = True
+    _VALID_ARGS = frozenset(("files", "dest"))
+
+    def _sh(self, script: str, *, become: bool) -> str:
+        result = self._low_level_execute_command(f"/bin/sh -c {shlex.quote(script)}", sudoable=become)
+        if result["rc"] != 0:
+            raise AnsibleActionFail(f"{script.splitlines()[0]}: {result.get('stderr') or result.get('stdout')}")
+        return str(result["stdout"]).strip()
+
+    @staticmethod
+    def _task_vars_host(task_vars: dict[str, Any] | None) -> str:
+        return str((task_vars or {}).get("inventory_hostname", ""))
+
+    def run(self, tmp: Any = None, task_vars: dict[str, Any] | None = None) -> dict[str, Any]:
+        result = super().run(tmp, task_vars)
+        files: list[dict[str, str]] = self._task.args.get("files") or []
+        dest: str = self._task.args["dest"]
+        for f in files:
+            if not os.path.isfile(f["src"]):
+                raise AnsibleActionFail(f"{f['src']} is not a file on the controller")
+            if "/" in f["name"] or f["name"] in ("", ".", ".."):
+                raise AnsibleActionFail(f"{f['name']!r} is not a file name")
+        total = sum(os.path.getsize(f["src"]) for f in files)
+        result.update(changed=bool(files), files=len(files), bytes=total)
+        if not files or self._task.check_mode:
+            return result
+        started = time.monotonic()
+        user = self._sh("id -un", become=False)
+        # A directory of the connecting user's own at the root of the store's filesystem: uploads land where the
+        # staging directory is, and the move into it is a rename.
+        upload = self._sh(
+            f"set -e; mount=$(df --output=target -- {shlex.quote(dest)} | tail -n 1)\n"
+            'mkdir -p -m 0711 "$mount/.cortex-upload"\n'
+            'dir=$(mktemp -d "$mount/.cortex-upload/XXXXXXXX")\n'
+            f'chown {shlex.quote(user)} "$dir"; echo "$dir"',
+            become=True,
+        )
+        try:
+            for i, f in enumerate(files, 1):
+                size, sent = os.path.getsize(f["src"]), time.monotonic()
+                self._connection.put_file(f["src"], f"{upload}/{f['name']}")
+                rate = size / max(time.monotonic() - sent, 1e-6) / 1e6
+                host = self._task_vars_host(task_vars)
+                display.display(f"  [{host}] sent {i}/{len(files)}: {f['name'][:19]} ({size} bytes, {rate:.0f} MB/s)")
+            moves = " ".join(shlex.quote(f["name"]) for f in files)
+            self._sh(
+                f"set -e; cd {shlex.quote(upload)}\n"
+                f"chown root:root {moves}; chmod 0600 {moves}; mv -f {moves} {shlex.quote(dest)}/",
+                become=True,
+            )
+        finally:
+            cleanup = f"rm -rf {shlex.quote(upload)}; rmdir {shlex.quote(os.path.dirname(upload))} 2>/dev/null; true"
+            self._low_level_execute_command(f"/bin/sh -c {shlex.quote(cleanup)}", sudoable=True)
+        seconds = time.monotonic() - started
+        result.update(seconds=round(seconds, 3), msg=f"{len(files)} files, {total} bytes in {seconds:.1f} s")
+        return result
