@@ -1,13 +1,13 @@
-"""Action plugin of role ollama_models: send controller files into the store's staging directory on a host.
+"""Action plugin of roles ollama and ollama_models: send controller files into a staging directory on a host.
 
 ansible.builtin.copy would put each file in Ansible's remote tmp first (usually on /, whatever filesystem the store
 is on, and outside every space check), hash it with sha1 on both sides, then move it. This plugin uploads each file
-over the connection straight into a directory on the store's own filesystem, owned by the connecting user (so a
+over the connection straight into a directory on the destination's own filesystem, owned by the connecting user (so a
 non-root SSH user with become works too), then renames it into the staging directory as root: the only bytes
-written are the file's, on the filesystem the role's space check counted, and the one hash pass is ollama_model's
-sha256 when it imports the blob.
+written are the file's, on the filesystem the role's space check counted, and the one hash pass is the role's own
+sha256 check (ollama_model's when it imports a blob, release.yml's before it unpacks an archive).
 
-Options: files (list of {src, name}: controller path, file name in dest), dest (the staging directory).
+Options: files (controller paths, or {src, name} where the name in dest differs), dest (the staging directory).
 """
 
 from __future__ import annotations
@@ -40,7 +40,10 @@ class ActionModule(ActionBase):
 
     def run(self, tmp: Any = None, task_vars: dict[str, Any] | None = None) -> dict[str, Any]:
         result = super().run(tmp, task_vars)
-        files: list[dict[str, str]] = self._task.args.get("files") or []
+        files: list[dict[str, str]] = [
+            {"src": f, "name": os.path.basename(f)} if isinstance(f, str) else {"src": f["src"], "name": f["name"]}
+            for f in self._task.args.get("files") or []
+        ]
         dest: str = self._task.args["dest"]
         for f in files:
             if not os.path.isfile(f["src"]):
