@@ -2,8 +2,10 @@
 
 ansible.builtin.copy would put each file in Ansible's remote tmp first (usually on /, whatever filesystem the store
 is on, and outside every space check), hash it with sha1 on both sides, then move it. This plugin uploads each file
-over the connection straight into a directory on the destination's own filesystem, owned by the connecting user (so a
-non-root SSH user with become works too), then renames it into the staging directory as root: the only bytes
+over the connection straight into a directory on the destination's own filesystem, then renames it into the staging
+directory as root. A root connection uploads into a temporary directory inside the destination; another user (with
+become) into one of its own at the root of the destination's filesystem, since it cannot enter the destination
+(the model store is the service user's, 0750). Either way the only bytes
 written are the file's, on the filesystem the role's space check counted, and the one hash pass is the role's own
 sha256 check (ollama_model's when it imports a blob, release.yml's before it unpacks an archive).
 
@@ -56,22 +58,27 @@ class ActionModule(ActionBase):
             return result
         started = time.monotonic()
         user = self._sh("id -un", become=False)
-        # A directory of the connecting user's own at the root of the store's filesystem: uploads land where the
-        # staging directory is, and the move into it is a rename.
-        upload = self._sh(
-            f"set -e; mount=$(df --output=target -- {shlex.quote(dest)} | tail -n 1)\n"
-            'mkdir -p -m 0711 "$mount/.cortex-upload"\n'
-            'dir=$(mktemp -d "$mount/.cortex-upload/XXXXXXXX")\n'
-            f'chown {shlex.quote(user)} "$dir"; echo "$dir"',
-            become=True,
-        )
+        # Uploads land on the destination's filesystem, so the move into it is a rename.
+        if user == "root":
+            upload = self._sh(f"mktemp -d {shlex.quote(dest)}/.upload-XXXXXXXX", become=True)
+        else:
+            upload = self._sh(
+                f"set -e; mount=$(df --output=target -- {shlex.quote(dest)} | tail -n 1)\n"
+                'mkdir -p -m 0711 "$mount/.cortex-upload"\n'
+                'dir=$(mktemp -d "$mount/.cortex-upload/XXXXXXXX")\n'
+                f'chown {shlex.quote(user)} "$dir"; echo "$dir"',
+                become=True,
+            )
         try:
             for i, f in enumerate(files, 1):
                 size, sent = os.path.getsize(f["src"]), time.monotonic()
                 self._connection.put_file(f["src"], f"{upload}/{f['name']}")
                 rate = size / max(time.monotonic() - sent, 1e-6) / 1e6
                 host = self._task_vars_host(task_vars)
-                display.display(f"  [{host}] sent {i}/{len(files)}: {f['name'][:19]} ({size} bytes, {rate:.0f} MB/s)")
+                # On stderr: progress for the operator's terminal, never mixed into a machine-read stdout (json).
+                display.display(
+                    f"  [{host}] sent {i}/{len(files)}: {f['name'][:19]} ({size} bytes, {rate:.0f} MB/s)", stderr=True
+                )
             moves = " ".join(shlex.quote(f["name"]) for f in files)
             self._sh(
                 f"set -e; cd {shlex.quote(upload)}\n"
@@ -79,7 +86,10 @@ class ActionModule(ActionBase):
                 become=True,
             )
         finally:
-            cleanup = f"rm -rf {shlex.quote(upload)}; rmdir {shlex.quote(os.path.dirname(upload))} 2>/dev/null; true"
+            cleanup = f"rm -rf {shlex.quote(upload)}" + (
+                "" if user == "root" else f"; rmdir {shlex.quote(os.path.dirname(upload))} 2>/dev/null"
+            )
+            cleanup += "; true"
             self._low_level_execute_command(f"/bin/sh -c {shlex.quote(cleanup)}", sudoable=True)
         seconds = time.monotonic() - started
         result.update(seconds=round(seconds, 3), msg=f"{len(files)} files, {total} bytes in {seconds:.1f} s")

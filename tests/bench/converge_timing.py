@@ -79,6 +79,7 @@ def playbook(root: Path, inventory: Path, limit: str, extra: Path) -> Run:
         **{k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"},
         "ANSIBLE_CONFIG": str(root / "ansible.cfg"),
         "ANSIBLE_ROLES_PATH": str(root / "roles"),
+        "ANSIBLE_ACTION_PLUGINS": str(root / "plugins" / "action"),
         "ANSIBLE_STDOUT_CALLBACK": "ansible.builtin.json",
     }
     cmd = [str(Path(sys.executable).with_name("ansible-playbook")), "-i", str(inventory), "--limit", limit]

@@ -41,7 +41,7 @@ for w in build/gpu/wheels/*.whl; do
   case "$w" in *ansible_core-*) [[ "$w" == *"$core"* ]] || continue ;; esac
   python3 -m zipfile -e "$w" "$lib"
 done
-export PYTHONPATH=$lib LANG=C.UTF-8 LC_ALL=C.UTF-8 ANSIBLE_ROLES_PATH=$PWD/roles ANSIBLE_LOCAL_TEMP=/tmp/gpu-ansible-tmp
+export PYTHONPATH=$lib LANG=C.UTF-8 LC_ALL=C.UTF-8 ANSIBLE_ROLES_PATH=$PWD/roles ANSIBLE_ACTION_PLUGINS=$PWD/plugins/action ANSIBLE_LOCAL_TEMP=/tmp/gpu-ansible-tmp
 
 echo "== the role's probe and filters, straight from Python"
 python3 - "$out" <<'PY' 2>&1 | tee "$out/filters.json"

@@ -222,14 +222,15 @@ def apply_role_cases(instance: str, cases: dict[str, dict[str, Any]], *, role: s
     return runs
 
 
+def ansible_env(root: Path = REPO, **more: str) -> dict[str, str]:
+    """The environment of an ansible-playbook run of a checkout's roles and the plugins they share."""
+    paths = {"ANSIBLE_ROLES_PATH": str(root / "roles"), "ANSIBLE_ACTION_PLUGINS": str(root / "plugins" / "action")}
+    return {**os.environ, **paths, **more}
+
+
 def _run_playbook(args: list[str], callback: str) -> subprocess.CompletedProcess[str]:
     """ansible-playbook molecule/shared/apply_role.yml on the scenario's inventory."""
-    env = {
-        **os.environ,
-        "ANSIBLE_STDOUT_CALLBACK": callback,
-        "ANSIBLE_ROLES_PATH": str(REPO / "roles"),
-        "ANSIBLE_RETRY_FILES_ENABLED": "false",
-    }
+    env = ansible_env(ANSIBLE_STDOUT_CALLBACK=callback, ANSIBLE_RETRY_FILES_ENABLED="false")
     playbook_bin = Path(sys.executable).with_name("ansible-playbook")
     cmd = [str(playbook_bin), "-i", os.environ["MOLECULE_INVENTORY_FILE"], *args, str(APPLY_PLAYBOOK)]
     return subprocess.run(cmd, check=False, capture_output=True, text=True, env=env, timeout=900)

@@ -13,7 +13,7 @@ from pathlib import Path
 import yaml
 
 from tests.support.archives import archive_path
-from tests.support.instances import Instance, apply_role, instance_names
+from tests.support.instances import Instance, ansible_env, apply_role, instance_names
 
 (HOST,) = (Instance(name) for name in instance_names())
 ENV = "/etc/cortex/.env"
@@ -61,7 +61,7 @@ def test_ask_gets_an_answer_through_the_router() -> None:
 
 def test_a_new_key_at_vvv_and_diff_shows_nowhere_but_in_the_file() -> None:
     project = Path(os.environ["MOLECULE_PROJECT_DIRECTORY"])
-    env = {**os.environ, "ANSIBLE_ROLES_PATH": str(project / "roles"), "ANSIBLE_STDOUT_CALLBACK": "default"}
+    env = ansible_env(project, ANSIBLE_STDOUT_CALLBACK="default")
     cmd = [
         str(Path(sys.executable).with_name("ansible-playbook")),
         "-i", os.environ["MOLECULE_INVENTORY_FILE"],

@@ -22,7 +22,7 @@ import yaml
 
 from cortex_client import LLMRouter, TaskType
 from tests.support.archives import RELEASES, archive_path
-from tests.support.instances import Instance, http_mirror, instance_names
+from tests.support.instances import Instance, ansible_env, http_mirror, instance_names
 
 HOSTS = [Instance(name) for name in instance_names()]
 PROJECT = Path(os.environ["MOLECULE_PROJECT_DIRECTORY"])
@@ -41,11 +41,7 @@ def site(more_hosts: str = "", **extra_vars: Any) -> dict[str, Any]:
     """The site playbook on the fleet (json callback; Molecule's inventory, plus `more_hosts`); the report."""
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
         json.dump(extra_vars, f)
-    env = {
-        **os.environ,
-        "ANSIBLE_STDOUT_CALLBACK": "ansible.builtin.json",
-        "ANSIBLE_ROLES_PATH": str(PROJECT / "roles"),
-    }
+    env = ansible_env(PROJECT, ANSIBLE_STDOUT_CALLBACK="ansible.builtin.json")
     cmd = [
         str(Path(sys.executable).with_name("ansible-playbook")),
         "-i", os.environ["MOLECULE_INVENTORY_FILE"], *(["-i", more_hosts] if more_hosts else []),

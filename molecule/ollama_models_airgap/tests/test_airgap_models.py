@@ -70,7 +70,7 @@ def test_the_host_is_offline_and_everything_came_from_the_bundle() -> None:
 
 def test_the_bundle_has_a_wheelhouse_and_a_manifest_of_every_file() -> None:
     wheels = sorted(p.name.split("-")[0].lower() for p in (BUNDLE / "wheels").glob("*.whl"))
-    assert "cortex_client" in wheels and "httpx" in wheels, wheels
+    assert "cortexlinux_router" in wheels and "httpx" in wheels, wheels  # the client, under its distribution name
     manifest = json.loads((BUNDLE / "bundle.json").read_text())["files"]
     on_disk = {str(p.relative_to(BUNDLE)) for p in BUNDLE.rglob("*") if p.is_file() and p.name != "bundle.json"}
     assert set(manifest) == on_disk
