@@ -8,6 +8,7 @@ import json
 import shutil
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 from tests.support.archives import REPO
@@ -50,5 +51,25 @@ def test_the_same_sources_give_the_same_wheel_and_no_rebuild(tmp_path: Path) -> 
     wheel = tmp_path / "a" / str(first["wheel"])
     assert first["sha256"] == hashlib.sha256(wheel.read_bytes()).hexdigest()
     assert build(tmp_path / "a") == {**first, "changed": False}
+    # For every host's Python, whatever the controller runs: anyio needs exceptiongroup below 3.11 (Ubuntu 22.04).
+    assert list((tmp_path / "a").glob("exceptiongroup-*.whl")), sorted(p.name for p in (tmp_path / "a").iterdir())
     (root / "cortex_client" / "__init__.py").touch()  # a new mtime, the same bytes
     assert build(tmp_path / "b")["sha256"] == first["sha256"]
+
+
+def fake_wheel(directory: Path, name: str, requires: list[str]) -> None:
+    dist = f"{name}-1.0.dist-info"
+    metadata = f"Metadata-Version: 2.1\nName: {name}\nVersion: 1.0\n" + "".join(
+        f"Requires-Dist: {r}\n" for r in requires
+    )
+    with zipfile.ZipFile(directory / f"{name}-1.0-py3-none-any.whl", "w") as wheel:
+        wheel.writestr(f"{dist}/METADATA", metadata)
+
+
+def test_requirements_are_read_for_the_host_s_python_not_the_controller_s(tmp_path: Path) -> None:
+    fake_wheel(
+        tmp_path, "anyio", ['exceptiongroup>=1.0.2; python_version < "3.11"', "idna>=2.8", 'trio; extra == "trio"']
+    )
+    fake_wheel(tmp_path, "idna", [])
+    assert W.unmet(tmp_path, "3.10") == ["exceptiongroup>=1.0.2"]
+    assert W.unmet(tmp_path, "3.13") == []
