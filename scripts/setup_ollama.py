@@ -73,15 +73,26 @@ def redacted_value(name: str, value: object) -> object:
     return URL_USERINFO.sub(r"\1" + REDACTED + "@", value) if isinstance(value, str) else value
 
 
+def parsed_extra_vars(value: str) -> object:
+    """An -e value as ansible-playbook reads it: JSON or YAML ({key: value}), else key=value pairs."""
+    import yaml  # noqa: PLC0415 # the venv's (this runs after the re-exec); the system python3 may lack it
+
+    if value.lstrip().startswith(("{", "[")):
+        try:
+            return yaml.safe_load(value)  # JSON is YAML
+        except yaml.YAMLError:
+            pass
+    return {k: v for k, eq, v in (pair.partition("=") for pair in shlex.split(value)) if eq}
+
+
 def redacted_extra_vars(value: str) -> str:
-    """An -e value as it may be shown: JSON redacted by key, key=value pairs by name; @file is only a path."""
+    """An -e value as it may be shown: JSON or YAML redacted by key, key=value pairs by name; @file is a path."""
     if value.startswith("@"):
         return value
-    try:
-        return json.dumps(redacted_value("", json.loads(value)))
-    except ValueError:
-        pairs = [pair.partition("=") for pair in shlex.split(value)]
-        return shlex.join(f"{k}{eq}{redacted_value(k, v) if eq else ''}" for k, eq, v in pairs)
+    if value.lstrip().startswith(("{", "[")):
+        return json.dumps(redacted_value("", parsed_extra_vars(value)))
+    pairs = [pair.partition("=") for pair in shlex.split(value)]
+    return shlex.join(f"{k}{eq}{redacted_value(k, v) if eq else ''}" for k, eq, v in pairs)
 
 
 def redacted_args(args: list[str]) -> list[str]:
@@ -104,14 +115,20 @@ def redacted_args(args: list[str]) -> list[str]:
     return out
 
 
+# Names that look like secrets' and are not: the working directories, Ansible's own settings.
+NOT_SECRET = re.compile(r"^(PWD|OLDPWD|ANSIBLE_.*)$")
+
+
 def secrets_in(name: str, value: object) -> set[str]:
-    """The secret strings in a setting: its whole value when the name is a secret's, URL passwords in it."""
+    """The secret strings in a setting: its whole value when the name is a secret's (not a yes/no or a number,
+    which would blank every such word in the logs), URL passwords in it."""
     if isinstance(value, dict):
         return {s for k, v in value.items() for s in secrets_in(str(k), v)}
     if isinstance(value, list):
         return {s for v in value for s in secrets_in(name, v)}
-    text = "" if value is None else str(value)
-    found = {text} if SECRET_NAME.search(name) and text else set()
+    text = "" if value is None or isinstance(value, bool) else str(value)
+    plain = text.lower() in ("true", "false", "yes", "no") or text.isdigit()
+    found = {text} if SECRET_NAME.search(name) and not NOT_SECRET.match(name) and text and not plain else set()
     return found | {m.group(0)[3:-1] for m in URL_USERINFO.finditer(text)}
 
 
@@ -124,18 +141,14 @@ def secret_values(args: list[str], env: dict[str, str]) -> set[str]:
     for value in values:
         if value.startswith("@"):
             continue
-        try:
-            found |= secrets_in("", json.loads(value))
-        except ValueError:
-            for k, _, v in (pair.partition("=") for pair in shlex.split(value)):
-                found |= secrets_in(k, v)
+        found |= secrets_in("", parsed_extra_vars(value))
     return {s for s in found if len(s) >= 4}  # a short value would replace ordinary text
 
 
 def scrub_artifacts(artifact_dir: Path, secrets: set[str]) -> None:
     """ansible-runner keeps the process environment and the command line under the artifact directory: replace the
     secrets there (and anywhere else in the run's files) before they stay on disk."""
-    if not secrets:
+    if not secrets or not artifact_dir.is_dir():
         return
     for path in artifact_dir.rglob("*"):
         if not path.is_file():
@@ -299,23 +312,26 @@ def run_playbook(args: argparse.Namespace, extra_vars: dict[str, object], option
         env["ANSIBLE_NOCOLOR"] = "1"  # ansible-runner gives ansible a terminal of its own
     # A fresh private data dir per run: ansible-runner would reuse a previous run's env/cmdline when this one has
     # no options. Only the artifacts (events, full output) are kept.
-    with tempfile.TemporaryDirectory(prefix="setup_ollama-") as private:
-        runner = ansible_runner.run(
-            private_data_dir=private,
-            artifact_dir=str(RUNS),
-            rotate_artifacts=5,
-            project_dir=str(ROOT),
-            playbook=str(PLAYBOOK),
-            inventory=args.inventory,
-            extravars=extra_vars,
-            cmdline=shlex.join(options),
-            passwords=passwords,
-            envvars=env,
-            event_handler=Progress(show_hosts=bool(args.inventory)),
-            quiet=True,
-        )
+    # Scrubbed however the run ends (Ctrl-C included): every kept run, not only this one's.
     secrets = secret_values(options, {**os.environ, **env}) | set(passwords.values())
-    scrub_artifacts(Path(runner.config.artifact_dir), secrets)
+    try:
+        with tempfile.TemporaryDirectory(prefix="setup_ollama-") as private:
+            runner = ansible_runner.run(
+                private_data_dir=private,
+                artifact_dir=str(RUNS),
+                rotate_artifacts=5,
+                project_dir=str(ROOT),
+                playbook=str(PLAYBOOK),
+                inventory=args.inventory,
+                extravars=extra_vars,
+                cmdline=shlex.join(options),
+                passwords=passwords,
+                envvars=env,
+                event_handler=Progress(show_hosts=bool(args.inventory)),
+                quiet=True,
+            )
+    finally:
+        scrub_artifacts(RUNS, secrets)
     print(f"setup_ollama: full output in {Path(runner.config.artifact_dir, 'stdout').relative_to(ROOT)}")
     rc: int = runner.rc
     return rc

@@ -99,10 +99,26 @@ def test_the_printed_command_shows_no_secret_given_with_e() -> None:
 def test_the_run_s_artifacts_are_scrubbed_of_secrets(tmp_path: Path) -> None:
     """ansible-runner writes the whole process environment and the command line into the artifact directory."""
     wizard = load_file(SCRIPT, "setup_ollama")
-    args = ["-e", "cortex_env_moonshot_api_key=sk-moon-1234", "-e", '{"db": {"admin_password": "hunter2-x"}}']
-    env = {"PATH": "/usr/bin", "OPENAI_API_KEY": "sk-env-5678", "HTTPS_PROXY": "http://ops:proxy-pw@proxy:3128"}
+    args = [
+        "-e", "cortex_env_moonshot_api_key=sk-moon-1234",
+        "-e", '{"db": {"admin_password": "hunter2-x"}}',
+        "-e", "{cortex_env_openai_api_key: sk-yaml-91}",  # YAML, as ansible-playbook also reads it
+    ]  # fmt: skip
+    # The real environment (PWD, OLDPWD and ANSIBLE_* look like secrets' names and are not), less what this
+    # machine's may hold under a secret's name.
+    real = {k: v for k, v in os.environ.items() if not wizard.SECRET_NAME.search(k) or wizard.NOT_SECRET.match(k)}
+    env = {
+        **real,
+        "PWD": str(REPO),
+        "OLDPWD": "/tmp",
+        "PATH": "/usr/bin",
+        "OPENAI_API_KEY": "sk-env-5678",
+        "HTTPS_PROXY": "http://ops:proxy-pw@proxy:3128",
+        "ANSIBLE_HOST_KEY_CHECKING": "True",
+        "VAULT_PASS_FILE_ENABLED": "true",
+    }
     secrets = wizard.secret_values(args, env)
-    assert secrets == {"sk-moon-1234", "hunter2-x", "sk-env-5678", "ops:proxy-pw"}
+    assert secrets == {"sk-moon-1234", "hunter2-x", "sk-yaml-91", "sk-env-5678", "ops:proxy-pw"}
     command = tmp_path / "run" / "command"
     command.parent.mkdir()
     command.write_text(json.dumps({"command": ["ansible-playbook", *args], "env": env}))
