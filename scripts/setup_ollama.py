@@ -308,6 +308,10 @@ def run_playbook(args: argparse.Namespace, extra_vars: dict[str, object], option
         "PATH": f"{VENV / 'bin'}{os.pathsep}{os.environ.get('PATH', os.defpath)}",  # not on PATH after the re-exec
         "ANSIBLE_HOST_KEY_CHECKING": host_key_checking(),
     }
+    if env["ANSIBLE_HOST_KEY_CHECKING"] == "True" and "ANSIBLE_SSH_EXTRA_ARGS" not in os.environ:
+        # ssh would ask about a host it has never seen, in ansible-runner's terminal where nobody answers: record
+        # a new host's key on first contact, and still refuse one whose key changed.
+        env["ANSIBLE_SSH_EXTRA_ARGS"] = "-o StrictHostKeyChecking=accept-new"
     if not sys.stdout.isatty():
         env["ANSIBLE_NOCOLOR"] = "1"  # ansible-runner gives ansible a terminal of its own
     # A fresh private data dir per run: ansible-runner would reuse a previous run's env/cmdline when this one has
