@@ -27,7 +27,7 @@ display = Display()
 
 
 class ActionModule(ActionBase):
-    TRANSFERS_FILES = True
+    TRANSFERS_FILES = False  # it transfers them itself, not through a remote tmp
     _VALID_ARGS = frozenset(("files", "dest"))
 
     def _sh(self, script: str, *, become: bool) -> str:
@@ -69,6 +69,14 @@ class ActionModule(ActionBase):
                 f'chown {shlex.quote(user)} "$dir"; echo "$dir"',
                 become=True,
             )
+            # A filesystem whose root the user cannot enter (a data disk mounted at the store itself, 0750): the
+            # user's own temporary directory instead, on another filesystem, and said so.
+            if self._low_level_execute_command(f"test -w {shlex.quote(upload)}", sudoable=False)["rc"] != 0:
+                self._sh(f"rm -rf {shlex.quote(upload)}; rmdir {shlex.quote(os.path.dirname(upload))} || true",
+                         become=True)  # fmt: skip
+                upload = self._sh("mktemp -d", become=False)
+                result["through"] = upload
+                display.warning(f"{user} cannot reach {dest}'s filesystem: files go through {upload} on another one")
         try:
             for i, f in enumerate(files, 1):
                 size, sent = os.path.getsize(f["src"]), time.monotonic()
