@@ -364,3 +364,25 @@ def test_a_gguf_model_without_a_template_stays_put_when_the_server_detects_one(
     assert not M.ensure(p, check=True)["changed"]
     # A template asked for is still compared: asking for another one recreates the model.
     assert M.ensure(p | {"template": "{{ .Prompt }}"}, check=True)["changed"]
+
+
+def test_a_gguf_blob_cut_short_is_uploaded_again(server: InProcessDouble, tmp_path: Path) -> None:
+    """The server answers HEAD /api/blobs/<digest> with 200 for any file of that name, so a blob of the wrong size
+    must go before the upload, or the model stays on a broken blob and every run reports a change."""
+    gguf = tmp_path / "tiny.gguf"
+    gguf.write_bytes(build_double_releases.fake_gguf("tiny", 30_000))
+    digest = M.sha256_file(gguf)
+    p = params(server, "registry.ollama.ai/library/cut-gguf:latest", source="gguf", gguf_digest=digest,
+               gguf_size=30_000, template="{{ .Prompt }}")  # fmt: skip
+    Path(p["staging"]).mkdir()
+    staged = Path(p["staging"]) / digest.replace(":", "-")
+    shutil.copy(gguf, staged)
+    M.ensure(p, check=False)
+    blob = server.store.blobs / digest.replace(":", "-")
+    blob.write_bytes(blob.read_bytes()[:1000])
+    planned = M.ensure(p, check=True)
+    assert planned["changed"] and planned["missing"] == [{"digest": digest, "size": 30_000}]
+    shutil.copy(gguf, staged)
+    assert M.ensure(p, check=False)["bytes_moved"] == 30_000
+    assert M.sha256_file(blob) == digest
+    assert not M.ensure(p, check=True)["changed"]

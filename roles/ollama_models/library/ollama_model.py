@@ -468,6 +468,8 @@ def gguf_up_to_date(store: Store, manifest: dict[str, Any] | None, p: dict[str, 
     models = [layer for layer in manifest.get("layers", []) if layer.get("mediaType") == MODEL_MEDIA_TYPE]
     if [layer.get("digest") for layer in models] != [p["gguf_digest"]]:
         return False
+    if not store.has_blob(p["gguf_digest"], p["gguf_size"]):
+        return False  # the model's file cut short or grown in the store (drift)
     for key, media_type in TEXT_MEDIA_TYPES.items():
         # No template asked for: the server picks one from the GGUF's chat template, and that is not a change.
         if key == "template" and not p[key]:
@@ -483,6 +485,9 @@ def create_from_gguf(api: Api, store: Store, name: str, p: dict[str, Any]) -> in
     staged = Path(p["staging"]) / store.blob_path(p["gguf_digest"]).name
     moved = 0
     if not store.has_blob(p["gguf_digest"], p["gguf_size"]):
+        # A blob of the wrong size (drift) goes first: the server answers "present" for any file of that name and
+        # would never take the upload.
+        store.blob_path(p["gguf_digest"]).unlink(missing_ok=True)
         if not staged.is_file():
             raise ModelError(f"the GGUF file for {name} was not staged at {staged}")
         got = sha256_file(staged)
