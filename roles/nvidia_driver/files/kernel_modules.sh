@@ -11,7 +11,14 @@ PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:$PATH
 
 has_module() { [ -n "$(find "/lib/modules/$1" -name 'nvidia.ko*' -print -quit 2>/dev/null)" ]; }
 known() { apt-cache show --no-all-versions "$1" >/dev/null 2>&1; }
-install() { DEBIAN_FRONTEND=noninteractive apt-get $options install --yes --no-install-recommends "$@" >&2; }
+# apt's output on stderr; another apt holding a lock makes the script exit 75 at the end, so the task retries.
+locked=""
+install() {
+  out=$(DEBIAN_FRONTEND=noninteractive apt-get $options install --yes --no-install-recommends "$@" 2>&1) && return 0
+  printf '%s\n' "$out" >&2
+  case $out in *"Could not get lock"* | *"Unable to lock"* | *"Unable to acquire the dpkg frontend lock"*) locked=1 ;; esac
+  return 1
+}
 
 for kernel in "$@"; do
   if has_module "$kernel"; then echo "ok $kernel"; continue; fi
@@ -32,3 +39,4 @@ for kernel in "$@"; do
   fi
   if has_module "$kernel"; then echo "repaired $kernel"; else echo "missing $kernel: ${why:-the module is still not there}"; fi
 done
+[ -z "$locked" ] || exit 75

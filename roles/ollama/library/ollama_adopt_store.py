@@ -96,11 +96,12 @@ def existing(path: Path) -> Path:
 def check_space(moves: list[tuple[Path, Path]], store: Path) -> int:
     size = sum(src.stat().st_size for src, _ in moves)
     probe = existing(store)
-    cross = [src for src, _ in moves if src.stat().st_dev != probe.stat().st_dev]
+    # Renames within the store's filesystem take no room; copies from another one do.
+    copied = sum(src.stat().st_size for src, _ in moves if src.stat().st_dev != probe.stat().st_dev)
     st = os.statvfs(probe)
-    if cross and size > st.f_bavail * st.f_frsize:
+    if copied > st.f_bavail * st.f_frsize:
         raise AdoptError(
-            f"the models ({size} bytes) do not fit into {store} on another filesystem "
+            f"the models ({copied} bytes to copy) do not fit into {store} on another filesystem "
             f"({st.f_bavail * st.f_frsize} bytes free); nothing was moved. Free space, or set ollama_data_dir to "
             "where they are"
         )

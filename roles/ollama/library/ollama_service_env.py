@@ -202,11 +202,14 @@ def main() -> None:
         argv = ["systemctl", "show", module.params["unit"], *(f"--property={p}" for p in _PROPERTIES)]
         return parse_show(subprocess.run(argv, capture_output=True, text=True, check=True).stdout)
 
-    props = show()
-    reloaded = props.get("NeedDaemonReload") == ["yes"] and not module.check_mode
-    if reloaded:
-        subprocess.run(["systemctl", "daemon-reload"], check=True)
+    try:
         props = show()
+        reloaded = props.get("NeedDaemonReload") == ["yes"] and not module.check_mode
+        if reloaded:
+            subprocess.run(["systemctl", "daemon-reload"], check=True, capture_output=True, text=True)
+            props = show()
+    except subprocess.CalledProcessError as e:
+        module.fail_json(msg=f"{' '.join(e.cmd)} failed: {(e.stderr or e.stdout or '').strip()}")
     module.exit_json(changed=reloaded, reloaded=reloaded, **assess(props))
 
 
