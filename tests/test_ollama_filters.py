@@ -157,7 +157,6 @@ def test_mirror_credentials_never_reach_what_is_shown() -> None:
     assert F.ollama_url_credentials("", BASE) == {"username": "", "password": ""}
     (base,) = archives(base_url="http://u:p4ss@mirror.example/releases")
     assert base["src"] == "http://mirror.example/releases/v0.34.3/ollama-linux-amd64.tar.zst"
-    assert F.ollama_redact_url("http://u:p4ss@proxy:3128") == "http://***@proxy:3128"
 
 
 @pytest.mark.parametrize(

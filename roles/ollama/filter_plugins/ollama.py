@@ -3,7 +3,7 @@ so they are tested on their own (tests/test_ollama_filters.py) and run unchanged
 
 from __future__ import annotations
 
-import posixpath
+import os
 import re
 from typing import Any
 from urllib.parse import unquote
@@ -33,13 +33,9 @@ def _listed_sha256(checksums_text: str, name: str) -> str:
     return m.group(1).lower() if m else ""
 
 
-_USERINFO = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://)([^/@?#]*)@")
-
-
-def ollama_redact_url(value: str) -> str:
-    """A URL without the user and password it may carry (`https://user:pass@host/` -> `https://***@host/`), for
-    anything shown: labels, messages, logs."""
-    return _USERINFO.sub(r"\1***@", value)
+# A URL's user and password (`https://user:pass@host/`, `http://token@proxy`): where a URL starts, or anywhere.
+_USERINFO = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://)([^/@?#\s]*)@")
+_ANY_USERINFO = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^/@?#\s]+@")
 
 
 def ollama_url_credentials(src: str, base_url: str = "") -> dict[str, str]:
@@ -137,10 +133,11 @@ def ollama_release_archives(
     main_src = (src + main_name if src.endswith("/") else src) or f"{base_url.rstrip('/')}/v{version}/{main_name}"
     main_src = _USERINFO.sub(r"\1", main_src)
     # A checksums file in the archive's own directory travels with it (an air-gap bundle's sha256sum.txt).
+    # Compared as the controller resolves them: a link or another spelling of the bundle's directory is the same one.
     beside = (
         bool(checksums_file)
         and not re.match(r"https?://", main_src)
-        and (posixpath.dirname(posixpath.normpath(checksums_file)) == posixpath.dirname(posixpath.normpath(main_src)))
+        and os.path.dirname(os.path.realpath(checksums_file)) == os.path.dirname(os.path.realpath(main_src))
     )
     archives = []
     for part in ["", addon] if addon else [""]:
@@ -177,16 +174,14 @@ def ollama_release_archives(
     return archives
 
 
-# Setting names that look like credentials (API_KEY, APIKEY, REGISTRY_TOKEN, DB_PASS, SMTP_PWD, AWS_CREDS, ...), and
-# URLs carrying a user or password (http://user:pass@proxy, http://token@proxy).
+# Setting names that look like credentials (API_KEY, APIKEY, REGISTRY_TOKEN, DB_PASS, SMTP_PWD, AWS_CREDS, ...).
 _SECRET_NAME = re.compile(r"TOKEN|SECRET|PASS|PWD|CRED|PRIVATE|AUTH|KEY", re.IGNORECASE)
-_URL_USERINFO = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^/@\s]+@")
 
 
 def ollama_secret_keys(env: dict[str, Any]) -> list[str]:
     """The names in `env` whose values must stay out of world-readable files and output: a name that looks like a
     credential, or a value with a URL's user or password in it."""
-    return sorted(k for k, v in env.items() if _SECRET_NAME.search(k) or _URL_USERINFO.search(str(v)))
+    return sorted(k for k, v in env.items() if _SECRET_NAME.search(k) or _ANY_USERINFO.search(str(v)))
 
 
 def ollama_cached_path(archive: dict[str, Any], cache_dir: str, form: str) -> str:
@@ -238,7 +233,6 @@ class FilterModule:
             "ollama_addon": ollama_addon,
             "ollama_cached_path": ollama_cached_path,
             "ollama_shipments": ollama_shipments,
-            "ollama_redact_url": ollama_redact_url,
             "ollama_release_archives": ollama_release_archives,
             "ollama_secret_keys": ollama_secret_keys,
             "ollama_space_problems": ollama_space_problems,
