@@ -92,7 +92,7 @@ def redacted_extra_vars(value: str) -> str:
     if value.lstrip().startswith(("{", "[")):
         return json.dumps(redacted_value("", parsed_extra_vars(value)))
     pairs = [pair.partition("=") for pair in shlex.split(value)]
-    return shlex.join(f"{k}{eq}{redacted_value(k, v) if eq else ''}" for k, eq, v in pairs)
+    return " ".join(f"{k}{eq}{redacted_value(k, v) if eq else ''}" for k, eq, v in pairs)  # quoted once, by the caller
 
 
 def redacted_args(args: list[str]) -> list[str]:
@@ -345,7 +345,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", help="Ollama version to install (default: the role's pinned version)")
     parser.add_argument("--archive", help="air-gapped: local ollama-linux-<arch> archive (.tgz or .tar.zst)")
-    parser.add_argument("--checksums", help="air-gapped: the release's sha256sum.txt next to --archive")
+    parser.add_argument(
+        "--checksums",
+        help="air-gapped: the release's sha256sum.txt for --archive (for an unpinned version, a copy kept outside "
+        "the archive's directory)",
+    )
     parser.add_argument("--inventory", help="inventory instead of this host (default: inventory/localhost.yml)")
     parser.add_argument("--check", action="store_true", help="dry run: report what would change")
     parser.add_argument("--model", help=f"model to pull and configure (default: ask, or {DEFAULT_MODEL})")

@@ -85,7 +85,8 @@ def _trusted_sha256(
         return (
             "",
             "",
-            f"{name} of ollama {version} is not in the pinned table ollama_checksums, and {checksums_file} lies "
+            f"{name} of ollama {version} has no entry {key!r} in the pinned table ollama_checksums, and "
+            f"{checksums_file} lies "
             "beside the archive, so whoever could swap the archive could swap it too: give the sha256 from "
             "somewhere else (add the version to ollama_checksums, set ollama_archive_sha256, or point "
             "ollama_checksums_file at a copy of the release's sha256sum.txt kept outside the bundle), or trust the "
@@ -102,7 +103,7 @@ def _trusted_sha256(
     )
     if checksums_file:
         return "", "", f"{checksums_file} (ollama_checksums_file) has no line for {name} of ollama {version}: {remedy}"
-    return "", "", f"no pinned sha256 for {name} of ollama {version} (ollama_checksums): {remedy}"
+    return "", "", f"no pinned sha256 for {name} of ollama {version} (no entry {key!r} in ollama_checksums): {remedy}"
 
 
 def ollama_release_archives(
