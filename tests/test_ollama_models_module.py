@@ -164,25 +164,33 @@ def test_export_refuses_a_model_the_store_lacks(tmp_path: Path, registry: Path) 
         B.export(registry, ["registry.ollama.ai/library/nope:latest"], tmp_path / "b")
 
 
+def gguf_model(
+    server: InProcessDouble, tmp_path: Path, model: str, data: bytes, **settings: Any
+) -> tuple[dict[str, Any], Path]:
+    """A GGUF file on the 'controller' and the module's parameters to create `model` from it."""
+    gguf = tmp_path / f"{model}.gguf"
+    gguf.write_bytes(data)
+    digest = M.sha256_file(gguf)
+    name = f"registry.ollama.ai/library/{model}:latest"
+    return params(server, name, source="gguf", gguf_digest=digest, gguf_size=len(data), **settings), gguf
+
+
+def stage_gguf(p: dict[str, Any], gguf: Path) -> None:
+    """What the role's copy does: the file into the staging directory under its blob name."""
+    Path(p["staging"]).mkdir(exist_ok=True)
+    shutil.copy(gguf, Path(p["staging"]) / p["gguf_digest"].replace(":", "-"))
+
+
 def test_a_gguf_model_is_created_once_and_recreated_when_its_settings_change(
     server: InProcessDouble, tmp_path: Path
 ) -> None:
-    gguf = tmp_path / "tiny.gguf"
-    gguf.write_bytes(build_double_releases.fake_gguf("tiny", 50_000))
-    digest = M.sha256_file(gguf)
     settings = {"template": "{{ .Prompt }}", "system": "Be brief.", "parameters": {"num_ctx": 4096, "stop": ["<end>"]}}
-    p = params(
-        server,
-        "registry.ollama.ai/library/tiny-gguf:latest",
-        source="gguf",
-        gguf_digest=digest,
-        gguf_size=gguf.stat().st_size,
-        **settings,
-    )
+    data = build_double_releases.fake_gguf("tiny", 50_000)
+    p, gguf = gguf_model(server, tmp_path, "tiny-gguf", data, **settings)
+    digest = p["gguf_digest"]
     planned = M.ensure(p, check=True)
     assert planned["changed"] and planned["missing"] == [{"digest": digest, "size": 50_000}]
-    Path(p["staging"]).mkdir()
-    shutil.copy(gguf, Path(p["staging"]) / digest.replace(":", "-"))
+    stage_gguf(p, gguf)
     created = M.ensure(p, check=False)
     assert created["changed"] and created["bytes_moved"] == 50_000
     show = server.http.post("/api/show", json={"model": "tiny-gguf"}).json()
@@ -347,18 +355,9 @@ def test_a_gguf_model_without_a_template_stays_put_when_the_server_detects_one(
 ) -> None:
     """Ollama's create reads the GGUF's chat template and stores a template layer of its own choosing when the
     request names none: the next run must not take that layer for a change and create the model again."""
-    gguf = tmp_path / "chat.gguf"
-    gguf.write_bytes(build_double_releases.gguf_with_chat_template("chat", 40_000, "{{ messages }}"))
-    digest = M.sha256_file(gguf)
-    p = params(
-        server,
-        "registry.ollama.ai/library/chat-gguf:latest",
-        source="gguf",
-        gguf_digest=digest,
-        gguf_size=gguf.stat().st_size,
-    )
-    Path(p["staging"]).mkdir()
-    shutil.copy(gguf, Path(p["staging"]) / digest.replace(":", "-"))
+    data = build_double_releases.gguf_with_chat_template("chat", 40_000, "{{ messages }}")
+    p, gguf = gguf_model(server, tmp_path, "chat-gguf", data)
+    stage_gguf(p, gguf)
     assert M.ensure(p, check=False)["changed"]
     assert server.http.post("/api/show", json={"model": "chat-gguf"}).json()["template"], "the double detected one"
     assert not M.ensure(p, check=True)["changed"]
@@ -369,20 +368,16 @@ def test_a_gguf_model_without_a_template_stays_put_when_the_server_detects_one(
 def test_a_gguf_blob_cut_short_is_uploaded_again(server: InProcessDouble, tmp_path: Path) -> None:
     """The server answers HEAD /api/blobs/<digest> with 200 for any file of that name, so a blob of the wrong size
     must go before the upload, or the model stays on a broken blob and every run reports a change."""
-    gguf = tmp_path / "tiny.gguf"
-    gguf.write_bytes(build_double_releases.fake_gguf("tiny", 30_000))
-    digest = M.sha256_file(gguf)
-    p = params(server, "registry.ollama.ai/library/cut-gguf:latest", source="gguf", gguf_digest=digest,
-               gguf_size=30_000, template="{{ .Prompt }}")  # fmt: skip
-    Path(p["staging"]).mkdir()
-    staged = Path(p["staging"]) / digest.replace(":", "-")
-    shutil.copy(gguf, staged)
+    p, gguf = gguf_model(server, tmp_path, "cut-gguf", build_double_releases.fake_gguf("tiny", 30_000),
+                         template="{{ .Prompt }}")  # fmt: skip
+    digest = p["gguf_digest"]
+    stage_gguf(p, gguf)
     M.ensure(p, check=False)
     blob = server.store.blobs / digest.replace(":", "-")
     blob.write_bytes(blob.read_bytes()[:1000])
     planned = M.ensure(p, check=True)
     assert planned["changed"] and planned["missing"] == [{"digest": digest, "size": 30_000}]
-    shutil.copy(gguf, staged)
+    stage_gguf(p, gguf)
     assert M.ensure(p, check=False)["bytes_moved"] == 30_000
     assert M.sha256_file(blob) == digest
     assert not M.ensure(p, check=True)["changed"]
