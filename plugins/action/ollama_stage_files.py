@@ -85,7 +85,7 @@ class ActionModule(ActionBase):
                 host = self._task_vars_host(task_vars)
                 # On stderr: progress for the operator's terminal, never mixed into a machine-read stdout (json).
                 display.display(
-                    f"  [{host}] sent {i}/{len(files)}: {f['name'][:19]} ({size} bytes, {rate:.0f} MB/s)", stderr=True
+                    f"  [{host}] sent {i}/{len(files)}: {f['name']} ({size} bytes, {rate:.0f} MB/s)", stderr=True
                 )
             moves = " ".join(shlex.quote(f["name"]) for f in files)
             self._sh(
@@ -100,5 +100,9 @@ class ActionModule(ActionBase):
             cleanup += "; true"
             self._low_level_execute_command(f"/bin/sh -c {shlex.quote(cleanup)}", sudoable=True)
         seconds = time.monotonic() - started
-        result.update(seconds=round(seconds, 3), msg=f"{len(files)} files, {total} bytes in {seconds:.1f} s")
+        result.update(
+            seconds=round(seconds, 3),
+            sent=[f["name"] for f in files],
+            msg=f"{len(files)} files, {total} bytes in {seconds:.1f} s",
+        )
         return result
