@@ -1,11 +1,12 @@
 """Build cortex_client's wheelhouse from a checkout, on the controller:
 
-    client_wheelhouse.py CHECKOUT DEST
+    client_wheelhouse.py CHECKOUT DEST [PYTHON_VERSION ...]
 
-DEST gets the client's wheel (distribution cortexlinux-router) and its dependencies' wheels for every Python the
-supported hosts run (3.10 on Ubuntu 22.04 to 3.13 on Debian 13: a dependency may differ by version, as anyio needs
-exceptiongroup below 3.11), whatever Python the controller runs; built again only when the client's sources
-changed (a stamp in DEST holds their digest). The wheel is reproducible
+DEST gets the client's wheel (distribution cortexlinux-router) and its dependencies' wheels for the Pythons the
+hosts run (given, as role cortex_env does for the hosts of its play; by default every supported one: 3.10 on
+Ubuntu 22.04 to 3.13 on Debian 13), whatever Python the controller runs: a dependency may differ by version, as
+anyio needs exceptiongroup below 3.11. Built again only when the client's sources or the versions changed (a stamp
+in DEST holds their digest). The wheel is reproducible
 (SOURCE_DATE_EPOCH): the same sources give the same bytes, so hosts that have it get nothing new. Prints one JSON
 line: {"changed", "dir", "wheel", "version", "sha256"}, what role cortex_env installs and checks on the host.
 Used by role cortex_env (its default source) and by playbooks/airgap_bundle.yml (the bundle's wheels/).
@@ -75,8 +76,8 @@ def client_wheel(dest: Path) -> dict[str, object]:
     }
 
 
-def build(checkout: Path, dest: Path) -> dict[str, object]:
-    digest = source_digest(checkout) + "-" + ",".join(HOST_PYTHONS)
+def build(checkout: Path, dest: Path, pythons: tuple[str, ...] = HOST_PYTHONS) -> dict[str, object]:
+    digest = source_digest(checkout) + "-" + ",".join(pythons)
     if (dest / STAMP).is_file() and (dest / STAMP).read_text().strip() == digest:
         return {"changed": False, **client_wheel(dest)}
     dest.parent.mkdir(parents=True, exist_ok=True)
@@ -88,7 +89,7 @@ def build(checkout: Path, dest: Path) -> dict[str, object]:
         subprocess.run([*pip, "wheel", "--no-deps", "--wheel-dir", str(tmp), str(checkout)], check=True, env=env,
                        stdout=sys.stderr)  # fmt: skip
         (client,) = tmp.glob(f"{DISTRIBUTION}-*.whl")
-        for version in HOST_PYTHONS:  # the dependencies as each host's Python resolves them
+        for version in pythons:  # the dependencies as each host's Python resolves them
             wanted = [str(client)]
             while wanted:
                 subprocess.run([*pip, "download", "--only-binary=:all:", "--python-version", version, "--dest",
@@ -107,7 +108,7 @@ def build(checkout: Path, dest: Path) -> dict[str, object]:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 3:
+    if len(sys.argv) < 3:
         sys.exit(__doc__)
     try:
         import pip  # noqa: F401 # the controller's Python builds with it
@@ -116,4 +117,5 @@ if __name__ == "__main__":
             f"{sys.executable} has no pip, which builds the client's wheelhouse: install it (python3-pip), or "
             "set cortex_env_wheelhouse to a wheelhouse built elsewhere (playbooks/airgap_bundle.yml)"
         )
-    print(json.dumps(build(Path(sys.argv[1]).resolve(), Path(sys.argv[2]).expanduser())))
+    versions = tuple(sorted(set(sys.argv[3:]))) or HOST_PYTHONS
+    print(json.dumps(build(Path(sys.argv[1]).resolve(), Path(sys.argv[2]).expanduser(), versions)))
