@@ -197,23 +197,36 @@ def apply_role(
     return _outcome(instance, proc.returncode, proc, report)
 
 
-def apply_role_cases(instance: str, cases: dict[str, dict[str, Any]], *, role: str = "ollama") -> dict[str, RoleRun]:
+def apply_role_cases(
+    instance: str,
+    cases: dict[str, dict[str, Any]],
+    *,
+    role: str = "ollama",
+    playbook: Path = APPLY_PLAYBOOK,
+    extra_vars: dict[str, Any] | None = None,
+) -> dict[str, RoleRun]:
     """The role applied to one instance once per case, side by side in one ansible-playbook run, as a fleet run
     applies it to many hosts: each case is an inventory alias of the instance (its address and credentials) whose
     host variables are the case's, overriding the scenario's group variables as apply_role's extra vars do. One
     playbook start for all cases; a case's rc is 2 where it failed or was unreachable, else 0. The aliases share the
-    instance's SSH connection, and sshd allows 10 sessions on one: hence the forks."""
+    instance's SSH connection, and sshd allows 10 sessions on one: hence the forks. `playbook`: another playbook of
+    the same shape as apply_role.yml (one that sets play keywords a test needs); `extra_vars` for every case (they
+    beat the role's own set_fact, as host variables do not)."""
     with open(os.environ["MOLECULE_INVENTORY_FILE"]) as f:
         connection = yaml.safe_load(f)["all"]["hosts"][instance]
     aliases = {case: f"{instance}.{case}" for case in cases}
     inventory = {"all": {"hosts": {aliases[case]: {**connection, **cases[case]} for case in cases}}}
     with tempfile.NamedTemporaryFile("w", suffix=".yml", delete=False) as f:
         yaml.safe_dump(inventory, f)
+    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as e:
+        json.dump(extra_vars or {}, e)
     try:
-        proc, report = _apply_playbook(["-i", f.name, "--limit", ",".join(aliases.values()), "--forks", "8"])
+        args = ["-i", f.name, "--limit", ",".join(aliases.values()), "--forks", "8", "-e", f"apply_role={role}"]
+        proc, report = _apply_playbook([*args, "-e", f"@{e.name}"], playbook)
         if proc.returncode not in (0, 2, 4):  # 2: some host failed, 4: some host was unreachable
             raise AssertionError(f"the run itself failed (rc={proc.returncode}):\n{proc.stdout[-2000:]}{proc.stderr}")
     finally:
+        os.unlink(e.name)
         os.unlink(f.name)
     runs = {}
     for case, alias in aliases.items():
@@ -228,17 +241,19 @@ def ansible_env(root: Path = REPO, **more: str) -> dict[str, str]:
     return {**os.environ, **paths, **more}
 
 
-def _run_playbook(args: list[str], callback: str) -> subprocess.CompletedProcess[str]:
-    """ansible-playbook molecule/shared/apply_role.yml on the scenario's inventory."""
+def _run_playbook(args: list[str], callback: str, playbook: Path = APPLY_PLAYBOOK) -> subprocess.CompletedProcess[str]:
+    """ansible-playbook molecule/shared/apply_role.yml (or `playbook`) on the scenario's inventory."""
     env = ansible_env(ANSIBLE_STDOUT_CALLBACK=callback, ANSIBLE_RETRY_FILES_ENABLED="false")
     playbook_bin = Path(sys.executable).with_name("ansible-playbook")
-    cmd = [str(playbook_bin), "-i", os.environ["MOLECULE_INVENTORY_FILE"], *args, str(APPLY_PLAYBOOK)]
+    cmd = [str(playbook_bin), "-i", os.environ["MOLECULE_INVENTORY_FILE"], *args, str(playbook)]
     return subprocess.run(cmd, check=False, capture_output=True, text=True, env=env, timeout=900)
 
 
-def _apply_playbook(args: list[str]) -> tuple[subprocess.CompletedProcess[str], dict[str, Any]]:
+def _apply_playbook(
+    args: list[str], playbook: Path = APPLY_PLAYBOOK
+) -> tuple[subprocess.CompletedProcess[str], dict[str, Any]]:
     """The playbook with the json callback, and its report."""
-    proc = _run_playbook(args, "ansible.builtin.json")
+    proc = _run_playbook(args, "ansible.builtin.json", playbook)
     try:
         return proc, json.loads(proc.stdout)
     except json.JSONDecodeError:

@@ -5,12 +5,15 @@ kept out of unattended upgrades. Then --check changes nothing, and state absent 
 from __future__ import annotations
 
 import hashlib
+import itertools
 import os
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tests.support.filters import role_filters
-from tests.support.instances import Instance, RoleRun, apply_role, instance_names
+from tests.support.instances import Instance, RoleRun, apply_role, apply_role_cases, instance_names
 from tests.support.nvidia import (
     BLACKLIST,
     LOCAL_REPO,
@@ -137,6 +140,43 @@ def test_a_driver_of_another_branch_fails() -> None:
 def test_a_working_driver_passes() -> None:
     run = verify_with("#!/bin/sh\necho '580.95.05, NVIDIA L4'\n")
     assert run.rc == 0 and "driver 580.95.05 (branch 580) on 1 GPU(s)" in run.output, run
+
+
+MISMATCH_SMI = (
+    "#!/bin/sh\necho 'Failed to initialize NVML: Driver/library version mismatch'\n"
+    "echo 'NVML library version: 580.95'\nexit 18\n"
+)
+
+
+@pytest.mark.parametrize("throttle", [1, 3])
+def test_a_fleet_reboots_a_throttled_few_at_a_time_and_judges_each_again(throttle: int) -> None:
+    """Three hosts of one batch whose driver needs a reboot (aliases of this host; a stand-in does the reboot, see
+    reboot_fleet.yml): with nvidia_driver_reboot_throttle 1 they reboot one after another, never two at once (with 3,
+    at once: the throttle is what keeps them apart), and each is judged again after its reboot (here it still needs
+    one, which the run reports and finishes)."""
+    HOST.sh("cat > /usr/local/bin/nvidia-smi && chmod 755 /usr/local/bin/nvidia-smi", stdin=MISMATCH_SMI)
+    HOST.sh("rm -f /run/reboots.log; cat /proc/sys/kernel/random/uuid > /run/boot-id")
+    try:
+        cases = {f"gpu{i}": {"nvidia_driver_reboot": "if_needed"} for i in range(3)}
+        runs = apply_role_cases(
+            HOST.name,
+            cases,
+            role="nvidia_driver",
+            playbook=Path(__file__).parents[1] / "reboot_fleet.yml",
+            extra_vars={"__nvidia_driver_gpus": GPU, "nvidia_driver_reboot_throttle": throttle},
+        )
+        for case, run in runs.items():
+            assert run.rc == 0, (case, run)
+        assert "it was rebooted and still needs one" in next(iter(runs.values())).output
+        events = [line.split() for line in HOST.sh("cat /run/reboots.log").splitlines()]
+        spans: dict[str, list[float]] = {}
+        for host, _kind, when in events:
+            spans.setdefault(host, []).append(float(when))
+        assert sorted(spans) == sorted(f"{HOST.name}.{case}" for case in cases), events
+        overlaps = sum(later[0] < earlier[1] for earlier, later in itertools.pairwise(sorted(spans.values())))
+        assert (overlaps == 0) is (throttle == 1), f"throttle {throttle}: {events}"
+    finally:
+        HOST.sh("rm -f /usr/local/bin/nvidia-smi /run/reboots.log /run/boot-id")
 
 
 def test_check_mode_after_converge_changes_nothing() -> None:
