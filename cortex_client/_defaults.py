@@ -39,7 +39,7 @@ AUTH_DISABLE_SECONDS = 600.0  # 401/403: the key is wrong; do not try it again f
 DEFAULT_BASE_URLS: dict[LLMProvider, str] = {spec.kind: spec.default_base_url for spec in PROVIDERS}
 
 # --- prices --------------------------------------------------------------------------------------------------
-# Sources: research/router.md section 4 (Portkey-AI/models pricing, provider docs).
+# Sources: the providers' published price lists (and the Portkey-AI/models pricing table).
 PRICES_AS_OF = "2026-08"
 DEFAULT_MODELS: dict[LLMProvider, str] = {spec.kind: spec.default_model for spec in PROVIDERS}
 # USD per 1M tokens: (input, output). Ollama is always free and needs no entry.

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Build Ollama release archives whose `bin/ollama` is the TEST DOUBLE (ollama_double.py); a local registry.
 
-Layout per version, like the real GitHub releases (research/provisioning.md §1.1; Ollama's release workflow):
+Layout per version, like the real GitHub releases (as Ollama's release workflow builds them):
   OUT/<version>/ollama-linux-<arch>[-<addon>].tgz       versions below 0.14.0 (gzip)
   OUT/<version>/ollama-linux-<arch>[-<addon>].tar.zst   versions from 0.14.0 (zstd; needs the `zstd` command)
   OUT/<version>/sha256sum.txt                            `<hex>  ./<archive>` lines

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Build (once) minimal systemd base images for the test hosts: localhost/cortex-systemd:<suite>.
-# No registry is reachable, so images are bootstrapped and `podman import`ed (DESIGN.md §4), with mmdebstrap rather
+# No registry is reachable, so images are bootstrapped and `podman import`ed, with mmdebstrap rather
 # than debootstrap: apt resolves and downloads, so an image costs half the CPU (bookworm: 43 CPU-seconds against 81),
 # and the image gets the suite's updates and security fixes, as a real host has. Each suite's archive is the tool's
 # own default for that suite. sshd is in the image: the harness reaches hosts over SSH with pipelining, as fleets

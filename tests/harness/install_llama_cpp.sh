@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Install the real local LLM for the e2e tests (DESIGN.md §4): llama-cpp-python's OpenAI-compatible server
+# Install the real local LLM for the e2e tests: llama-cpp-python's OpenAI-compatible server
 # into .venv and the Gemma 3 270M GGUF into the cache. Idempotent: the wheel (about 4 CPU-minutes to build,
 # 2 min on 2 cores) and the GGUF are built once and cached, the wheel under a key of its build options. CORTEX_VENV points at another venv (default: .venv).
 # --wheel-only: only build (or find) the cached wheel, with this machine's python3 when the venv does not exist

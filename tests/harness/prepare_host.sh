@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Prepare this machine to run systemd containers with podman (DESIGN.md §4). Idempotent; needs root.
+# Prepare this machine to run systemd containers with podman. Idempotent; needs root.
 set -euo pipefail
 
 packages=(podman runc mmdebstrap distro-info-data zstd gnupg)

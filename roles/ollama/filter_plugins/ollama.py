@@ -33,9 +33,9 @@ def _listed_sha256(checksums_text: str, name: str) -> str:
     return m.group(1).lower() if m else ""
 
 
-# A URL's user and password (`https://user:pass@host/`, `http://token@proxy`): where a URL starts, or anywhere.
-_USERINFO = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://)([^/@?#\s]*)@")
-_ANY_USERINFO = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^/@?#\s]+@")
+# A URL's user and password (`https://user:pass@host/`, `http://token@proxy`): .match() at a URL's start, .search()
+# anywhere in a value.
+_USERINFO = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*://)([^/@?#\s]*)@")
 
 
 def ollama_url_credentials(src: str, base_url: str = "") -> dict[str, str]:
@@ -132,7 +132,7 @@ def ollama_release_archives(
     # A directory (trailing /) holds the release's files under their published names: one setting for a fleet
     # of mixed architectures (an air-gap bundle's ollama/).
     main_src = (src + main_name if src.endswith("/") else src) or f"{base_url.rstrip('/')}/v{version}/{main_name}"
-    main_src = _USERINFO.sub(r"\1", main_src)
+    main_src = _USERINFO.sub(r"\1", main_src, count=1) if _USERINFO.match(main_src) else main_src
     # A checksums file in the archive's own directory travels with it (an air-gap bundle's sha256sum.txt).
     # Compared as the controller resolves them: a link or another spelling of the bundle's directory is the same one.
     beside = (
@@ -182,7 +182,7 @@ _SECRET_NAME = re.compile(r"TOKEN|SECRET|PASS|PWD|CRED|PRIVATE|AUTH|KEY", re.IGN
 def ollama_secret_keys(env: dict[str, Any]) -> list[str]:
     """The names in `env` whose values must stay out of world-readable files and output: a name that looks like a
     credential, or a value with a URL's user or password in it."""
-    return sorted(k for k, v in env.items() if _SECRET_NAME.search(k) or _ANY_USERINFO.search(str(v)))
+    return sorted(k for k, v in env.items() if _SECRET_NAME.search(k) or _USERINFO.search(str(v)))
 
 
 def ollama_cached_path(archive: dict[str, Any], cache_dir: str, form: str) -> str:
