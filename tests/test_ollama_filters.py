@@ -3,6 +3,7 @@ from) and whether they fit on its filesystems. The filters are the code the role
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -204,3 +205,25 @@ def test_space_on_separate_filesystems_is_checked_apart() -> None:
     df = ["/var/cache/cortex-ollama /var 10", "/usr/local/lib/ollama-releases / 999999999999"]
     (problem,) = F.ollama_space_problems(df, {"/var/cache/cortex-ollama": 5, "/usr/local/lib/ollama-releases": 5})
     assert problem.startswith("/var/cache/cortex-ollama (filesystem /var)")
+
+
+def test_a_bundle_records_its_version_and_nothing_else_does(tmp_path: Path) -> None:
+    ollama = tmp_path / "bundle" / "ollama"
+    ollama.mkdir(parents=True)
+    (ollama / "ollama-linux-amd64.tar.zst").write_bytes(b"x")
+    assert F.ollama_recorded_version(f"{ollama}/") == ""  # no record: the version is not known
+    (ollama / "VERSION").write_text("0.34.3\n")
+    assert F.ollama_recorded_version(f"{ollama}/") == "0.34.3"
+    assert F.ollama_recorded_version(f"{ollama}/ollama-linux-amd64.tar.zst") == "0.34.3"
+    assert F.ollama_recorded_version("https://mirror.example/ollama/") == ""
+    assert F.ollama_recorded_version("") == ""
+
+
+def test_a_bundle_tarball_named_as_a_directory_says_to_unpack_it(tmp_path: Path) -> None:
+    tarball = tmp_path / "bundle.tar"
+    tarball.write_bytes(b"not a directory")
+    hint = F.ollama_missing_path_hint(f"{tarball}/ollama/ollama-linux-amd64.tar.zst")
+    assert hint.startswith(f"{tarball} is a file, not a directory")
+    assert f"tar -xf {tarball} -C {tmp_path}" in hint
+    assert F.ollama_missing_path_hint(f"{tmp_path}/nowhere/ollama-linux-amd64.tar.zst") == ""
+    assert F.ollama_missing_path_hint(str(tarball)) == ""

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import re
+from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
@@ -25,6 +26,36 @@ def ollama_addon(choice: str, arch: str, amd_gpu: bool, tegra: str) -> str:
     if arch == "arm64":
         return TEGRA_ADDON.get(tegra, "")
     return ""
+
+
+# The file an air-gap bundle's ollama/ directory records its archives' Ollama version in (entry point bundle).
+VERSION_RECORD = "VERSION"
+
+
+def ollama_recorded_version(src: str) -> str:
+    """The Ollama version recorded beside a controller-local archive source (an air-gap bundle's ollama/VERSION),
+    else "": an archive's name does not say which release it is."""
+    if not src.startswith("/"):
+        return ""
+    directory = src if src.endswith("/") else os.path.dirname(src)
+    try:
+        return Path(directory, VERSION_RECORD).read_text().strip()
+    except OSError:
+        return ""
+
+
+def ollama_missing_path_hint(path: str) -> str:
+    """Why a controller path is missing when a parent of it is a file (a bundle's tarball not unpacked yet), with
+    what to do; "" otherwise."""
+    parent = Path(path).parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if os.path.exists(path) or not parent.is_file():
+        return ""
+    return (
+        f"{parent} is a file, not a directory: if it is a bundle's tarball, unpack it first "
+        f"(tar -xf {parent} -C {parent.parent}) and point at the directory it holds"
+    )
 
 
 def _listed_sha256(checksums_text: str, name: str) -> str:
@@ -233,6 +264,8 @@ class FilterModule:
         return {
             "ollama_addon": ollama_addon,
             "ollama_cached_path": ollama_cached_path,
+            "ollama_missing_path_hint": ollama_missing_path_hint,
+            "ollama_recorded_version": ollama_recorded_version,
             "ollama_shipments": ollama_shipments,
             "ollama_release_archives": ollama_release_archives,
             "ollama_secret_keys": ollama_secret_keys,
