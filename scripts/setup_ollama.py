@@ -341,6 +341,14 @@ def run_playbook(args: argparse.Namespace, extra_vars: dict[str, object], option
     return rc
 
 
+def equivalent_command(args: argparse.Namespace, extra_vars: dict[str, object], options: list[str]) -> str:
+    """What ansible-runner runs, as one shell line that works from any directory (ansible.cfg is the checkout's),
+    secrets given after -- redacted."""
+    cmd = [".venv/bin/ansible-playbook", "playbooks/ollama.yml", *(["-i", args.inventory] if args.inventory else [])]
+    line = shlex.join([*cmd, "-e", json.dumps(extra_vars), *redacted_args(options)])
+    return f"cd {shlex.quote(str(ROOT))} && {line}"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", help="Ollama version to install (default: the role's pinned version)")
@@ -365,14 +373,15 @@ def main(argv: list[str] | None = None) -> int:
     if Path(sys.prefix).resolve() != VENV.resolve():  # ansible-runner is the venv's: go on there
         os.execv(python, [str(python), __file__, *(sys.argv[1:] if argv is None else argv)])  # noqa: S606
     if not args.model:
-        interactive = not args.non_interactive and sys.stdin.isatty()
+        interactive = not args.non_interactive and not args.print_command and sys.stdin.isatty()
         args.model = choose_model() if interactive else DEFAULT_MODEL
+    if args.inventory:
+        args.inventory = str(Path(args.inventory).resolve())
     extra_vars, options = playbook_vars(args), playbook_options(args)
-    # What ansible-runner runs, as one command an operator can copy.
-    cmd = [str(VENV / "bin" / "ansible-playbook"), str(PLAYBOOK), *(["-i", args.inventory] if args.inventory else [])]
-    print("setup_ollama:", shlex.join([*cmd, "-e", json.dumps(extra_vars), *redacted_args(options)]), flush=True)
-    if args.print_command:
+    if args.print_command:  # the line alone, on stdout, to paste anywhere
+        print(equivalent_command(args, extra_vars, options))
         return 0
+    print(f"setup_ollama: running {equivalent_command(args, extra_vars, options)}", flush=True)
     rc = run_playbook(args, extra_vars, options)
     if rc == 0 and not args.check and not args.inventory:
         print(

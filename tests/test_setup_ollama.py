@@ -23,16 +23,17 @@ def in_pty(*args: str, answers: str = "", env: dict[str, str] | None = None) -> 
 
 
 def playbook_vars(output: str) -> dict[str, object]:
-    # On a terminal the command follows the prompt on its line (the typed answer was echoed before it).
-    line = next(line for line in output.splitlines() if "setup_ollama: /" in line)
-    argv = shlex.split(line[line.index("setup_ollama: /") + len("setup_ollama: ") :])
-    assert argv[0].endswith("ansible-playbook") and argv[1].endswith("playbooks/ollama.yml")
+    """The extra vars of the ansible-playbook command the script printed (alone with --print-command, in its progress
+    line otherwise; on a terminal after the prompt's echoed answer)."""
+    line = next(line for line in output.splitlines() if "&& .venv/bin/ansible-playbook playbooks/ollama.yml" in line)
+    argv = shlex.split(line[line.index("&& ") + 3 :])
     values: dict[str, object] = json.loads(argv[argv.index("-e") + 1])
     return values
 
 
 def test_enter_takes_the_default_from_the_original_list() -> None:
-    rc, out = in_pty("--print-command", answers="\n")
+    # A run that only lists the hosts: the question comes first, then the command runs (--print-command asks nothing).
+    rc, out = in_pty("--", "--list-hosts", answers="\n")
     assert rc == 0, out
     for name, size, memory in (
         ("llama3.2", "2.0 GB", "4 GB"),
@@ -49,12 +50,25 @@ def test_enter_takes_the_default_from_the_original_list() -> None:
 
 
 def test_a_number_or_a_name_picks_the_model_and_a_wrong_number_asks_again() -> None:
-    rc, out = in_pty("--print-command", answers="2\n")
+    rc, out = in_pty("--", "--list-hosts", answers="2\n")
     assert rc == 0 and playbook_vars(out)["ollama_models"] == ["llama3.2:1b"], out
-    rc, out = in_pty("--print-command", answers="9\nqwen2.5:0.5b\n")
+    rc, out = in_pty("--", "--list-hosts", answers="9\nqwen2.5:0.5b\n")
     assert rc == 0, out
     assert "9 is not in the list (1-6)" in out
     assert playbook_vars(out)["ollama_models"] == ["qwen2.5:0.5b"]
+
+
+def test_print_command_prints_one_line_that_runs_from_anywhere(tmp_path: Path) -> None:
+    rc, out = in_pty("--print-command")  # on a terminal, yet no question: the line is all it prints
+    assert rc == 0, out
+    (line,) = out.strip().splitlines()
+    assert line.startswith(f"cd {shlex.quote(str(REPO))} && .venv/bin/ansible-playbook playbooks/ollama.yml -e ")
+    assert playbook_vars(out)["ollama_models"] == ["llama3.2"]
+    pasted = subprocess.run(
+        ["bash", "-c", f"{line} --list-hosts"], cwd=tmp_path, capture_output=True, text=True, check=False
+    )
+    assert pasted.returncode == 0, pasted.stdout + pasted.stderr
+    assert "hosts (1):\n      localhost" in pasted.stdout
 
 
 def test_the_ci_recipe_asks_nothing() -> None:
