@@ -4,6 +4,7 @@ create. The modules' logic is the code the role runs on hosts."""
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import hashlib
 import http.server
@@ -25,6 +26,11 @@ M = role_module("ollama_models", "ollama_model")
 B = role_module("ollama_models", "ollama_bundle")
 TINY = "registry.ollama.ai/library/tinyllama-double:latest"
 SMOL = "registry.ollama.ai/library/smollm-double:1b"
+
+
+def b64(data: bytes) -> str:
+    """A manifest as the role passes it to the module (its exact bytes, base64)."""
+    return base64.b64encode(data).decode()
 
 
 @pytest.fixture
@@ -121,7 +127,7 @@ def test_a_bundle_imports_verified_blobs_before_the_manifest_and_a_rerun_moves_n
     index = json.loads((bundle / "index.json").read_text())
     assert sorted(index["models"]) == sorted([TINY, SMOL])
     for name in (TINY, SMOL):
-        raw = (bundle / index["models"][name]["manifest"]).read_text()
+        raw = b64((bundle / index["models"][name]["manifest"]).read_bytes())
         p = params(server, name, source="bundle", manifest=raw)
         planned = M.ensure(p, check=True)
         assert planned["changed"] and planned["missing"]
@@ -145,7 +151,7 @@ def test_a_corrupt_blob_is_refused_and_nothing_becomes_visible(
 ) -> None:
     bundle = export_bundle(tmp_path, registry)
     index = json.loads((bundle / "index.json").read_text())
-    raw = (bundle / index["models"][TINY]["manifest"]).read_text()
+    raw = b64((bundle / index["models"][TINY]["manifest"]).read_bytes())
     p = params(server, TINY, source="bundle", manifest=raw)
     planned = M.ensure(p, check=True)
     stage(bundle, planned["missing"], Path(p["staging"]))
@@ -302,7 +308,7 @@ def test_a_blob_of_the_wrong_size_counts_as_missing_and_is_replaced(
     again and the store ends whole."""
     bundle = export_bundle(tmp_path, registry)
     index = json.loads((bundle / "index.json").read_text())
-    p = params(server, TINY, source="bundle", manifest=(bundle / index["models"][TINY]["manifest"]).read_text())
+    p = params(server, TINY, source="bundle", manifest=b64((bundle / index["models"][TINY]["manifest"]).read_bytes()))
     stage(bundle, M.ensure(p, check=True)["missing"], Path(p["staging"]))
     M.ensure(p, check=False)
     layer = index["models"][TINY]["blobs"][1]
@@ -326,7 +332,7 @@ def test_imported_blobs_and_the_manifest_reach_the_disk_before_their_rename(
     name. Every file is fsync'd before os.replace gives it that name, and the directory after."""
     bundle = export_bundle(tmp_path, registry)
     index = json.loads((bundle / "index.json").read_text())
-    p = params(server, TINY, source="bundle", manifest=(bundle / index["models"][TINY]["manifest"]).read_text())
+    p = params(server, TINY, source="bundle", manifest=b64((bundle / index["models"][TINY]["manifest"]).read_bytes()))
     stage(bundle, M.ensure(p, check=True)["missing"], Path(p["staging"]))
     events: list[tuple[str, str]] = []
     real_fsync, real_replace = os.fsync, os.replace

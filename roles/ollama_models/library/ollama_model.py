@@ -15,6 +15,7 @@ the role copies exactly those, so a re-run moves no bytes.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import hashlib
 import http.client
@@ -40,7 +41,7 @@ options:
   insecure: {description: Pull over plain http (private registry)., type: bool, default: false}
   retries: {description: Pull attempts after the first one fails., type: int, default: 3}
   timeout: {description: Seconds a pull may take in all, retries included., type: int, default: 3600}
-  manifest: {description: "bundle: the manifest's JSON text from the bundle.", type: str, default: ""}
+  manifest: {description: "bundle: the manifest from the bundle, base64 (its exact bytes).", type: str, default: ""}
   staging: {description: "bundle, gguf: directory the staged blobs are in (blobs named sha256-<hex>).", type: path}
   gguf_digest: {description: "gguf: sha256:<hex> of the GGUF file.", type: str, default: ""}
   gguf_size: {description: "gguf: the file's size in bytes.", type: int, default: 0}
@@ -539,7 +540,8 @@ def ensure(p: dict[str, Any], check: bool) -> dict[str, Any]:
     # writes, staged copies included; when applying, only for what was not staged (the plan counted the rest, and
     # the staged copies already take their room). `needs` lets the role add up all models before any copy.
     if p["source"] == "bundle":
-        raw = p["manifest"].encode()
+        # base64: ansible-core 2.18 turns a JSON text it templated into a dict, and a dict into its Python repr.
+        raw = base64.b64decode(p["manifest"])
         wanted = json.loads(raw)
         missing = bundle_missing(store, wanted)
         if manifest == wanted and not missing:
