@@ -28,6 +28,7 @@ import gzip
 import hashlib
 import io
 import json
+import os
 import re
 import subprocess
 import sys
@@ -157,7 +158,7 @@ def up_to_date(path: Path, tar: bytes) -> bool:
 def write_if_changed(path: Path, data: bytes) -> bool:
     if path.is_file() and path.read_bytes() == data:
         return False
-    tmp = path.with_name(f".{path.name}.tmp")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")  # builds run side by side (scenarios, the try-out)
     tmp.write_bytes(data)
     tmp.replace(path)
     return True
@@ -181,7 +182,16 @@ def build_release(out: Path, version: str, arches: list[str]) -> list[str]:
             digest = hashlib.sha256(path.read_bytes()).hexdigest()
             sums.append(f"{digest}  ./{name}\n")
             report.append(f"{state}: {version}/{name} sha256 {digest}")
-    write_if_changed(vdir / "sha256sum.txt", "".join(sorted(sums, key=lambda s: s.split()[1])).encode())
+    # The lines of archives built earlier for other arches stay: a build of one arch (the try-out's) must not drop
+    # the others from the release's sha256sum.txt, nor from checksums.json, which the scenarios pin.
+    built = {line.split()[1] for line in sums}
+    listing = vdir / "sha256sum.txt"
+    kept = [
+        f"{line}\n"
+        for line in (listing.read_text().splitlines() if listing.is_file() else [])
+        if line.split()[1] not in built and (vdir / line.split()[1]).is_file()
+    ]
+    write_if_changed(listing, "".join(sorted(sums + kept, key=lambda s: s.split()[1])).encode())
     return report
 
 
