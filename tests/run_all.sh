@@ -108,7 +108,9 @@ molecule_scenarios() {
     while ((${#pids[@]} >= jobs)); do sleep 2; reap; done
     runner=(.venv/bin/molecule) note=""
     if [[ " ${OLDEST_ANSIBLE_SCENARIOS[*]} " == *" $scenario "* ]]; then
-      runner=(env PYTHONPATH=.cache/oldest-ansible .venv/bin/molecule) note=", ansible-core $(<.cache/oldest-ansible/.version)"
+      # Absolute: Molecule runs ansible-playbook from the scenario's directory, where a relative path finds nothing
+      # and the newest ansible-core would run instead, silently.
+      runner=(env PYTHONPATH="$PWD/.cache/oldest-ansible" .venv/bin/molecule) note=", ansible-core $(<.cache/oldest-ansible/.version)"
     fi
     printf -- '----- molecule test -s %s%s (started at %ss)\n' "$scenario" "$note" "$SECONDS"
     "${runner[@]}" test -s "$scenario" >".cache/molecule/$scenario.log" 2>&1 &
@@ -125,6 +127,12 @@ reap() { # show and forget every finished scenario; a failed one sets rc in mole
     kill -0 "${pids[$scenario]}" 2>/dev/null && continue
     wait "${pids[$scenario]}"
     status=$?
+    if ((status == 0)) && [[ " ${OLDEST_ANSIBLE_SCENARIOS[*]} " == *" $scenario "* ]] &&
+      ! grep -q "converge on ansible-core $(<.cache/oldest-ansible/.version)" ".cache/molecule/$scenario.log"; then
+      echo "molecule $scenario: its converge did not run on ansible-core $(<.cache/oldest-ansible/.version)" \
+        >>".cache/molecule/$scenario.log"
+      status=1
+    fi
     printf '\n----- molecule test -s %s: %s in %ss\n' "$scenario" "$([[ $status == 0 ]] && echo ok || echo "FAILED (rc=$status)")" \
       $((SECONDS - starts[$scenario]))
     if ((status)); then
