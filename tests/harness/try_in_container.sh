@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Try the site playbook without touching this machine: build a throwaway systemd container from the test
-# image, run playbooks/ollama.yml against it as an air-gapped install of the Ollama TEST DOUBLE's release
-# archive, and print how to look inside. Re-running converges the same container again (no changes).
+# Try the site playbook without touching this machine: build a throwaway systemd container from the test image,
+# and converge it with playbooks/ollama.yml as an air-gapped host: from a bundle (playbooks/airgap_bundle.yml)
+# of the Ollama TEST DOUBLE's release archive, a model of the double's registry and the client's wheelhouse.
+# It gets Ollama as a hardened service, the model, /etc/cortex/.env and the client with `cortex-llm doctor`.
+# Re-running converges the same container again (no changes).
 #
 # Usage: tests/harness/try_in_container.sh [--distro bookworm|trixie|jammy|noble] [--version X.Y.Z]
 #        tests/harness/try_in_container.sh --rm      # remove every container this script made
@@ -16,7 +18,7 @@ while (($#)); do
     --distro) distro=${2:?--distro needs a value}; shift 2 ;;
     --version) version=${2:?--version needs a value}; shift 2 ;;
     --rm) remove=true; shift ;;
-    -h | --help) sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h | --help) awk 'NR > 1 && !/^#/ { exit } NR > 1 { sub(/^# ?/, ""); print }' "$0"; exit 0 ;;
     *) echo "try_in_container: unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -43,15 +45,22 @@ bin=.venv/bin
 
 tests/harness/build_images.sh "$distro"
 $bin/python -m tests.harness.build_double_releases --out .cache/double-releases --versions "$version" --arch "$arch" \
-  >/dev/null
-releases="$PWD/.cache/double-releases/$version"
-archive=$(ls "$releases"/ollama-linux-"$arch".t*)
+  --registry .cache/double-registry >/dev/null
+
+# The bundle, built as docs/airgap.md builds one, from the double: its archives (pinned by the double's own table
+# in place of the role's pins of the real releases) and its registry as the connected machine's model store.
+mkdir -p .cache/try
+double=.cache/try/double-$version.json
+$bin/python -m tests.harness.try_vars "$PWD" "$version" "$arch" >"$double"
+bundle=$PWD/.cache/try/bundle-$version
+echo "try_in_container: building the bundle $bundle (docs/airgap.md)"
+$bin/ansible-playbook playbooks/airgap_bundle.yml -e airgap_bundle_dir="$bundle" -e @"$double" >.cache/try/bundle.log ||
+  { tail -n 40 .cache/try/bundle.log; exit 1; }
 
 # The harness's test host (tests/support/hosts.py): systemd container, reached over SSH like a fleet host.
 # Re-running converges the running container again; a stopped one is replaced; --rm removes it.
 name="$label-$distro"
 inventory=.cache/try/$name.json
-mkdir -p .cache/try
 if [[ "$(podman inspect -f '{{.State.Running}}' "$name" 2>/dev/null)" != true || ! -f $inventory ]]; then
   printf '[{"name": "%s", "distro": "%s"}]' "$name" "$distro" | $bin/python -m tests.support.hosts start \
     | $bin/python -c 'import json, sys
@@ -60,18 +69,19 @@ hosts = [Host(**h) for h in json.load(sys.stdin)]
 json.dump({"all": {"hosts": {h.instance: h.inventory_vars() for h in hosts}}}, sys.stdout)' >"$inventory"
 fi
 
-# An inventory, not -e: an extra var would also redirect the role's controller-side (localhost) tasks.
-# The same air-gap variables a real offline host uses (inventory/group_vars/all/airgap.yml).
-$bin/ansible-playbook -i "$inventory" playbooks/ollama.yml \
-  -e "{\"ollama_version\": \"$version\", \"ollama_archive_src\": \"$archive\",
-       \"ollama_checksums_file\": \"$releases/sha256sum.txt\", \"ollama_no_cloud\": true}"
+# The host's variables as an air-gapped site has them (tests/harness/try_vars.py): an inventory, not -e, as an
+# extra var would also redirect the role's controller-side (localhost) tasks.
+$bin/python -m tests.harness.try_vars "$PWD" "$version" "$arch" --site "$bundle" --inventory "$inventory"
+$bin/ansible-playbook -i "$inventory" playbooks/ollama.yml
 
 cat <<EOF
 
-Ollama $version (the project's TEST DOUBLE, not the real server) runs as a systemd service in $name.
+Ollama $version (the project's TEST DOUBLE, not the real server) runs as a systemd service in $name, with the
+model tinyllama-double, /etc/cortex/.env and the client in /opt/cortex/venv.
   look inside:  podman exec -it $name bash
   the service:  podman exec $name systemctl status ollama
-  the API:      podman exec $name ollama list
+  the models:   podman exec $name ollama list
+  the client:   podman exec $name /opt/cortex/venv/bin/cortex-llm doctor
   the unit:     podman exec $name systemctl cat ollama
   remove it:    tests/harness/try_in_container.sh --rm
 EOF

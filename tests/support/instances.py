@@ -144,6 +144,20 @@ class Instance:
             self.sh(f"systemctl stop ollama; umount {path}; rm -rf /root/small-fs-copy")
             self.restart()
 
+    def ssh_command(self, remote: str) -> list[str]:
+        """ssh to the instance as Ansible reaches it (its inventory: address, port, key, options with the shared
+        control socket), running `remote`: for streams of bytes the backend's run() cannot carry."""
+        host = self.connection()
+        return [
+            "ssh", "-p", str(host["ansible_port"]), "-i", host["ansible_private_key_file"],
+            *shlex.split(host["ansible_ssh_common_args"]), f"{host['ansible_user']}@{host['ansible_host']}", remote,
+        ]  # fmt: skip
+
+    def connection(self) -> dict[str, Any]:
+        """The instance's connection variables, from the scenario's inventory."""
+        with open(os.environ["MOLECULE_INVENTORY_FILE"]) as f:
+            return dict(yaml.safe_load(f)["all"]["hosts"][self.name])
+
     def file_hashes(self, root: str) -> dict[str, str]:
         """sha256 of every regular file under root, keyed by path."""
         out = self.sh(f"find {root} -type f -exec sha256sum {{}} +")
@@ -212,8 +226,7 @@ def apply_role_cases(
     instance's SSH connection, and sshd allows 10 sessions on one: hence the forks. `playbook`: another playbook of
     the same shape as apply_role.yml (one that sets play keywords a test needs); `extra_vars` for every case (they
     beat the role's own set_fact, as host variables do not)."""
-    with open(os.environ["MOLECULE_INVENTORY_FILE"]) as f:
-        connection = yaml.safe_load(f)["all"]["hosts"][instance]
+    connection = Instance(instance).connection()
     aliases = {case: f"{instance}.{case}" for case in cases}
     inventory = {"all": {"hosts": {aliases[case]: {**connection, **cases[case]} for case in cases}}}
     with tempfile.NamedTemporaryFile("w", suffix=".yml", delete=False) as f:

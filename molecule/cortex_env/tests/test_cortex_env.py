@@ -13,6 +13,7 @@ from pathlib import Path
 import yaml
 
 from tests.support.archives import archive_path
+from tests.support.docs import blocks_run_by
 from tests.support.instances import Instance, ansible_env, apply_role, instance_names
 
 (HOST,) = (Instance(name) for name in instance_names())
@@ -95,8 +96,10 @@ def test_a_new_key_at_vvv_and_diff_shows_nowhere_but_in_the_file() -> None:
 # wheels the controller fetched, the test double's release and registry instead of the internet. 0.34.3 is not in
 # the role's pinned table: its sha256sum.txt is kept apart from the archive (a copy in /srv/sums), as an operator
 # keeps the one fetched separately, so it vouches for the archive.
+# The commands are docs/setup.md's (tests.support.docs), with these options added.
+DOC_SETUP, DOC_ASK, DOC_PYTHON = blocks_run_by("docs/setup.md", "molecule/cortex_env/tests/test_cortex_env.py")
 SETUP = (
-    "cd /srv/cortex && PIP_NO_INDEX=1 PIP_FIND_LINKS=/srv/wheels python3 scripts/setup_ollama.py "
+    f"cd /srv/cortex && PIP_NO_INDEX=1 PIP_FIND_LINKS=/srv/wheels {DOC_SETUP.split('#')[0].strip()} "
     "--version 0.34.3 --archive /srv/release/{archive} --checksums /srv/sums/sha256sum.txt {options} "
     "-- -e @/srv/setup-vars.json"
 )
@@ -152,7 +155,9 @@ def test_the_setup_script_sets_up_a_host_standing_in_for_a_ci_runner(tmp_path: P
     stats = HOST.sh(f'cd /srv/cortex && grep -l \'"event": "playbook_on_stats"\' {artifacts}/job_events/*.json')
     assert len(stats.split()) == 1, f"ansible-runner kept the run's events: {stats}"
     assert "OLLAMA_MODEL=tinyllama-double" in HOST.sh(f"cat {ENV}")
-    assert "ok" in HOST.sh(f"{CLI} ask hello >/dev/null && echo ok")
+    assert HOST.sh(DOC_ASK).strip(), "the doc's question got no answer"
+    # The doc's Python example, as root (it reads /etc/cortex/.env): the local model answered, at no cost.
+    assert HOST.sh("/opt/cortex/venv/bin/python -", stdin=DOC_PYTHON).split()[-2:] == ["ollama", "0.0"]
 
     command = SETUP.format(archive=archive, options="")
     out = HOST.sh(f"python3 -c '{ON_A_TERMINAL}' '{command}' tinyllama-double 2>&1")

@@ -7,7 +7,6 @@ from __future__ import annotations
 import datetime
 import json
 import os
-import shlex
 import shutil
 import subprocess
 import time
@@ -15,7 +14,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import yaml
 
 from tests.harness import ollama_double as double
 from tests.support.filters import role_module
@@ -213,17 +211,6 @@ def _ts(text: str) -> datetime.datetime:
     return datetime.datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
-def ssh_command(remote: str) -> list[str]:
-    """ssh to the host as Ansible reaches it (its inventory: address, port, key, options with the shared control
-    socket), running `remote`."""
-    with open(os.environ["MOLECULE_INVENTORY_FILE"]) as f:
-        host = yaml.safe_load(f)["all"]["hosts"][HOST.name]
-    return [
-        "ssh", "-p", str(host["ansible_port"]), "-i", host["ansible_private_key_file"],
-        *shlex.split(host["ansible_ssh_common_args"]), f"{host['ansible_user']}@{host['ansible_host']}", remote,
-    ]  # fmt: skip
-
-
 def test_import_throughput_beside_a_raw_ssh_transfer(tmp_path: Path) -> None:
     """Benchmark (printed, not asserted): a 256 MiB model imported from a bundle, beside the same blob sent raw over
     the same SSH connection (`ssh host 'cat > f' < blob`), in one run; then a re-run, which must move nothing."""
@@ -236,7 +223,7 @@ def test_import_throughput_beside_a_raw_ssh_transfer(tmp_path: Path) -> None:
     def raw() -> float:
         started = time.monotonic()
         with blob.open("rb") as data:
-            subprocess.run(ssh_command("cat > /root/raw-copy"), stdin=data, check=True)
+            subprocess.run(HOST.ssh_command("cat > /root/raw-copy"), stdin=data, check=True)
         seconds = time.monotonic() - started
         HOST.sh("rm -f /root/raw-copy")
         return seconds
