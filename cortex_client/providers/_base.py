@@ -15,7 +15,7 @@ from .. import _defaults
 from .._config import BreakerPolicy, Timeouts, url_secrets
 from .._errors import ErrorKind, ProviderError
 from .._pool import Endpoint, EndpointPool
-from .._types import LLMProvider, LLMResponse, Message, Tool
+from .._types import LLMProvider, LLMResponse, Message, Tool, ToolCall
 
 ToolChoice = str | dict[str, Any] | None
 T = TypeVar("T")
@@ -245,6 +245,32 @@ def text_of(content: Any) -> str:
 def estimate_tokens(messages: list[Message]) -> int:
     """A rough prompt size (about 4 characters per token) for servers that report no usage."""
     return sum(len(text_of(m.get("content"))) for m in messages) // 4
+
+
+class ToolCallDeltas:
+    """Tool calls assembled from OpenAI-style stream deltas, as that format defines them: fragments with the same
+    `index` belong to one call; its `id`, `type` and function `name` come once (a server that repeats them in every
+    delta, as llama.cpp's does, must not make `install_packageinstall_package`), its `arguments` arrive in pieces
+    that are concatenated."""
+
+    def __init__(self) -> None:
+        self._calls: dict[int, dict[str, str]] = {}
+
+    def add(self, index: int, call_id: str | None, name: str | None, arguments: str | None) -> None:
+        slot = self._calls.setdefault(index, {"id": "", "name": "", "arguments": ""})
+        if call_id and not slot["id"]:
+            slot["id"] = call_id
+        if name and name != slot["name"]:
+            # A name repeated identically is the same name again; anything else continues it (servers that split a
+            # name across deltas, which the format allows though OpenAI itself sends it whole).
+            slot["name"] += name
+        slot["arguments"] += arguments or ""
+
+    def calls(self, empty_arguments: str = "") -> list[ToolCall]:
+        return [
+            ToolCall(c["id"] or f"call_{i}", c["name"], c["arguments"] or empty_arguments)
+            for i, c in sorted(self._calls.items())
+        ]
 
 
 @functools.cache

@@ -24,7 +24,7 @@ from .._http import bound_client
 from .._pool import Endpoint
 from .._retry import kind_for_status, parse_retry_after
 from .._types import LLMProvider, LLMResponse, Message, Tool, ToolCall
-from ._base import MALFORMED, ChatRequest, Provider, StreamItem, text_of, transport_error_kind
+from ._base import MALFORMED, ChatRequest, Provider, StreamItem, ToolCallDeltas, text_of, transport_error_kind
 
 if TYPE_CHECKING:
     import httpx
@@ -552,7 +552,7 @@ class _SSEAccumulator:
         self.provider = provider
         self.endpoint = endpoint
         self.parts: list[str] = []
-        self.calls: dict[int, dict[str, str]] = {}
+        self.calls = ToolCallDeltas()
         self.model = provider.model
         self.finish_reason: str | None = None
         self.usage: dict[str, Any] = {}
@@ -577,11 +577,10 @@ class _SSEAccumulator:
             self.finish_reason = choice.get("finish_reason") or self.finish_reason
             delta = choice.get("delta") or {}
             for fragment in delta.get("tool_calls") or ():
-                slot = self.calls.setdefault(int(fragment.get("index", 0)), {"id": "", "name": "", "arguments": ""})
                 function = fragment.get("function") or {}
-                slot["id"] = fragment.get("id") or slot["id"]
-                slot["name"] += function.get("name") or ""
-                slot["arguments"] += function.get("arguments") or ""
+                self.calls.add(
+                    int(fragment.get("index") or 0), fragment.get("id"), function.get("name"), function.get("arguments")
+                )
             text = delta.get("content")
             if text:
                 self.parts.append(str(text))
@@ -590,9 +589,7 @@ class _SSEAccumulator:
     def finish(self) -> LLMResponse:
         if not self.done and self.finish_reason is None:
             raise self.provider.error("stream ended before a finish_reason", ErrorKind.STREAM, self.endpoint)
-        calls = [
-            ToolCall(c["id"] or f"call_{i}", c["name"], c["arguments"] or "{}") for i, c in sorted(self.calls.items())
-        ]
+        calls = self.calls.calls(empty_arguments="{}")
         return self.provider._openai_result(
             model=self.model,
             content="".join(self.parts),

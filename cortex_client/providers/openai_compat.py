@@ -14,7 +14,7 @@ from .. import _defaults
 from .._errors import ErrorKind
 from .._pool import Endpoint
 from .._types import LLMProvider, LLMResponse, ToolCall
-from ._base import ChatRequest, estimate_tokens, sdk_transport_errors
+from ._base import ChatRequest, ToolCallDeltas, estimate_tokens, sdk_transport_errors
 from ._sdk import SDKProvider, sdk_http_client
 
 OPENAI_HOSTS = ("api.openai.com",)
@@ -144,7 +144,7 @@ class _StreamState:
         self.endpoint = endpoint
         self.request = request
         self.parts: list[str] = []
-        self.calls: dict[int, dict[str, str]] = {}
+        self.calls = ToolCallDeltas()
         self.finish_reason: str | None = None
         self.model = provider.model
         self.usage: Any = None
@@ -163,12 +163,13 @@ class _StreamState:
             if delta is None:
                 continue
             for call in getattr(delta, "tool_calls", None) or ():
-                slot = self.calls.setdefault(call.index, {"id": "", "name": "", "arguments": ""})
-                if call.id:
-                    slot["id"] = call.id
-                if call.function is not None:
-                    slot["name"] += call.function.name or ""
-                    slot["arguments"] += call.function.arguments or ""
+                function = call.function
+                self.calls.add(
+                    call.index or 0,
+                    call.id,
+                    function.name if function is not None else None,
+                    function.arguments if function is not None else None,
+                )
             if delta.content:
                 self.parts.append(delta.content)
                 yield delta.content
@@ -183,7 +184,7 @@ class _StreamState:
             # send about one token per delta, so count deltas rather than report a free answer.
             prompt, output = estimate_tokens(self.request.messages), len(self.parts)
             logger.debug("cortex_client: %s sent no usage; token counts estimated", self.provider.kind.value)
-        calls = [ToolCall(c["id"] or f"call_{i}", c["name"], c["arguments"]) for i, c in sorted(self.calls.items())]
+        calls = self.calls.calls()
         return LLMResponse(
             content="".join(self.parts),
             provider=self.provider.kind,
