@@ -145,6 +145,7 @@ class _StreamState:
         self.request = request
         self.parts: list[str] = []
         self.calls = ToolCallDeltas()
+        self.deltas = 0  # text and tool-call deltas: about one token each, the estimate when no usage comes
         self.finish_reason: str | None = None
         self.model = provider.model
         self.usage: Any = None
@@ -162,6 +163,8 @@ class _StreamState:
             delta = choice.delta
             if delta is None:
                 continue
+            if delta.content or getattr(delta, "tool_calls", None):
+                self.deltas += 1
             for call in getattr(delta, "tool_calls", None) or ():
                 function = call.function
                 self.calls.add(
@@ -182,7 +185,7 @@ class _StreamState:
         if self.usage is None:
             # Some OpenAI-compatible servers (llama.cpp, vLLM, gateways) ignore include_usage. Servers
             # send about one token per delta, so count deltas rather than report a free answer.
-            prompt, output = estimate_tokens(self.request.messages), len(self.parts)
+            prompt, output = estimate_tokens(self.request.messages), self.deltas
             logger.debug("cortex_client: %s sent no usage; token counts estimated", self.provider.kind.value)
         calls = self.calls.calls()
         return LLMResponse(
