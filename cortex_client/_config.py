@@ -17,6 +17,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 from . import _defaults
+from ._checks import check_count, check_number
 from ._errors import ConfigError
 from ._registry import CLOUD, PROVIDERS, lookup_provider
 from ._types import LLMProvider
@@ -325,6 +326,10 @@ class Timeouts:
     cloud_read: float = _defaults.CLOUD_READ_TIMEOUT
     deadline: float = _defaults.REQUEST_DEADLINE
 
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            check_number("Timeouts", f.name, getattr(self, f.name), minimum=0, inclusive=False)
+
 
 @dataclass(frozen=True)
 class RetryPolicy:
@@ -334,6 +339,14 @@ class RetryPolicy:
     jitter: float = _defaults.RETRY_JITTER
     max_retry_after: float = _defaults.MAX_RETRY_AFTER
 
+    def __post_init__(self) -> None:
+        check_count("RetryPolicy", "max_retries", self.max_retries, minimum=0)
+        for name in ("initial_delay", "max_delay", "max_retry_after"):
+            check_number("RetryPolicy", name, getattr(self, name), minimum=0)
+        check_number("RetryPolicy", "jitter", self.jitter, minimum=0)
+        if self.jitter > 1:
+            raise ConfigError(f"RetryPolicy.jitter must be from 0 to 1, got {self.jitter}")
+
 
 @dataclass(frozen=True)
 class BreakerPolicy:
@@ -342,3 +355,8 @@ class BreakerPolicy:
     auth_disable: float = _defaults.AUTH_DISABLE_SECONDS
     # What "now" is for cooldowns (seconds, monotonic); tests pass a fake clock instead of sleeping.
     clock: Callable[[], float] = field(default=time.monotonic, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        check_count("BreakerPolicy", "failure_threshold", self.failure_threshold, minimum=1)
+        check_number("BreakerPolicy", "cooldown", self.cooldown, minimum=0)
+        check_number("BreakerPolicy", "auth_disable", self.auth_disable, minimum=0)

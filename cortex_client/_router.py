@@ -7,7 +7,6 @@ sync and async entry points are thin loops that call the provider and sleep wher
 
 from __future__ import annotations
 
-import json
 import logging
 import sys
 import threading
@@ -18,6 +17,16 @@ from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from . import _defaults
+from ._checks import (
+    check_count,
+    check_instance,
+    checked_max_tokens,
+    checked_messages,
+    checked_task_type,
+    checked_temperature,
+    checked_tool_choice,
+    checked_tools,
+)
 from ._config import BreakerPolicy, RetryPolicy, Settings, Timeouts, parse_provider, redact_url
 from ._errors import (
     AllProvidersFailed,
@@ -215,53 +224,6 @@ class _Walk:
         return error
 
 
-_ROLES = frozenset({"system", "developer", "user", "assistant", "tool"})
-
-
-def checked_messages(messages: list[Message]) -> list[Message]:
-    """The caller's conversation, checked before anything is sent (a mistake here would fail at every provider and
-    must not count against any), with tool results given as objects turned into JSON text."""
-    if not isinstance(messages, list) or not messages:
-        raise ConfigError("messages must be a non-empty list of message dicts")
-    out: list[Message] = []
-    for index, given in enumerate(messages):
-        where = f"messages[{index}]"
-        message = given
-        if not isinstance(message, dict):
-            raise ConfigError(f"{where} is a {type(message).__name__}, not a dict with role and content")
-        role = message.get("role")
-        if role not in _ROLES:
-            raise ConfigError(f"{where} has role {role!r}; expected one of {sorted(_ROLES)}")
-        content = message.get("content")
-        if role == "tool" and isinstance(content, (dict, list)) and not _is_content_parts(content):
-            try:
-                message = {**message, "content": json.dumps(content)}  # a tool's result object, as JSON text
-            except (TypeError, ValueError) as exc:
-                raise ConfigError(f"{where}: the tool result cannot be sent as JSON ({exc})") from None
-        elif content is not None and not isinstance(content, str) and not _is_content_parts(content):
-            raise ConfigError(f"{where}: content must be text or a list of content parts, not {type(content).__name__}")
-        for call in message.get("tool_calls") or ():
-            function = call.get("function") if isinstance(call, dict) else None
-            if not isinstance(function, dict) or not isinstance(function.get("name"), str):
-                raise ConfigError(f"{where}: a tool call needs function.name")
-            arguments = function.get("arguments")
-            if isinstance(arguments, str) and arguments.strip():
-                try:
-                    parsed = json.loads(arguments)
-                except ValueError:
-                    parsed = None
-                if not isinstance(parsed, dict):
-                    raise ConfigError(f"{where}: arguments of tool call {call.get('id')!r} are not a JSON object")
-            elif arguments is not None and not isinstance(arguments, (str, dict)):
-                raise ConfigError(f"{where}: arguments of tool call {call.get('id')!r} must be JSON text or a dict")
-        out.append(message)
-    return out
-
-
-def _is_content_parts(content: object) -> bool:
-    return isinstance(content, list) and all(isinstance(part, dict) and "type" in part for part in content)
-
-
 def _bounded(items: Iterator[StreamItem], at: float) -> Iterator[StreamItem]:
     """A provider stream whose every step runs under the request deadline (see _http)."""
     try:
@@ -351,6 +313,17 @@ class LLMRouter:
             "KIMI_BASE_URL": kimi_base_url,
             "OPENAI_BASE_URL": openai_base_url,
         }
+        # Value objects given as something else (a dict of their fields, say) would fail at the first request with
+        # an AttributeError; say which argument is wrong instead.
+        for name, value, cls in (
+            ("settings", settings, Settings),
+            ("timeouts", timeouts, Timeouts),
+            ("retry", retry, RetryPolicy),
+            ("breaker", breaker, BreakerPolicy),
+        ):
+            check_instance(name, value, cls)
+        if max_connections is not None:
+            check_count("LLMRouter", "max_connections", max_connections, minimum=1)
         self.settings = (settings or Settings.load()).merged(arguments)
         s = self.settings
         if isinstance(default_provider, str):
@@ -442,7 +415,7 @@ class LLMRouter:
     def route_task(self, task_type: TaskType, force_provider: LLMProvider | str | None = None) -> RoutingDecision:
         """Where a request of this type goes first, and why; `chain` is the whole fallback order. The reasoning
         and confidence read as the original router's where the situation is the same."""
-        chain = self._chain(task_type, force_provider)
+        chain = self._chain(checked_task_type(task_type), force_provider)
         first = chain[0].kind
         route = f"{task_type.value} → {first.value}"
         if force_provider:
@@ -466,6 +439,10 @@ class LLMRouter:
     def _chain(self, task_type: TaskType, force_provider: LLMProvider | str | None) -> tuple[Provider, ...]:
         if isinstance(force_provider, str) and not isinstance(force_provider, LLMProvider):
             force_provider = parse_provider(force_provider, "force_provider")  # "ollama", "kimi", ...
+        elif force_provider is not None and not isinstance(force_provider, LLMProvider):
+            raise ConfigError(
+                f"force_provider must be an LLMProvider or its name, not a {type(force_provider).__name__}"
+            )
         key = (task_type, force_provider)
         chain = self._chains.get(key)
         if chain is None:
@@ -504,11 +481,17 @@ class LLMRouter:
         tools: list[Tool] | None,
         tool_choice: ToolChoice,
     ) -> tuple[ChatRequest, _Walk]:
+        # Every argument is checked before the chain is walked: a caller's mistake is a ConfigError, never a call.
         messages = checked_messages(messages)
-        if max_tokens < 1:
-            raise ConfigError(f"max_tokens must be positive, got {max_tokens}")
-        chain = self._chain(task_type, force_provider)
-        request = ChatRequest(messages, temperature, max_tokens, tools, tool_choice)
+        tools = checked_tools(tools)
+        request = ChatRequest(
+            messages,
+            checked_temperature(temperature),
+            checked_max_tokens(max_tokens) or max_tokens,
+            tools,
+            checked_tool_choice(tool_choice, tools),
+        )
+        chain = self._chain(checked_task_type(task_type), force_provider)
         return request, _Walk(chain, self.retry, self.breaker, self.timeouts.deadline)
 
     def complete(  # noqa: PLR0917 - the original API is positional

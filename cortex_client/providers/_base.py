@@ -5,6 +5,7 @@ from __future__ import annotations
 import abc
 import functools
 import importlib
+import re
 import threading
 import weakref
 from collections.abc import AsyncIterator, Callable, Hashable, Iterator
@@ -209,6 +210,30 @@ def redact(text: str, secrets: tuple[str, ...]) -> str:
             if len(secret) > 12:  # servers often echo a truncated key: "sk-abc...xyz"
                 text = text.replace(secret[:12], "[redacted]")
     return text
+
+
+# Where a server's message stops and its debugging aid begins: llama.cpp's Python server appends the Python
+# traceback location (`File "/srv/.../app.py", line 376, in ...`) to the message of its 500s.
+_TRACEBACK = re.compile(r'\n\s*(?:Traceback \(most recent call last\)|File "[^"]*", line \d+)')
+MESSAGE_LIMIT = 300
+
+
+def server_message(body: Any) -> str:
+    """A server's error body reduced to its message (OpenAI's `{"error": {"message": ...}}`, Anthropic's
+    `{"type": "error", "error": {...}}`, Ollama's `{"error": "..."}`, FastAPI's `{"detail": ...}`, or plain text),
+    without a traceback, on one line and at most MESSAGE_LIMIT characters; "" when there is none."""
+    if isinstance(body, dict):
+        for key in ("error", "message", "detail", "msg"):
+            found = server_message(body.get(key))
+            if found:
+                return found
+        return ""
+    if isinstance(body, list):  # FastAPI's validation details: the first says enough
+        return server_message(body[0]) if body else ""
+    if not isinstance(body, str):
+        return ""
+    text = " ".join(_TRACEBACK.split(body, maxsplit=1)[0].split())
+    return text if len(text) <= MESSAGE_LIMIT else text[: MESSAGE_LIMIT - 3] + "..."
 
 
 def transport_error_kind(exc: BaseException) -> ErrorKind | None:

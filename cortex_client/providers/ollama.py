@@ -31,6 +31,7 @@ from ._base import (
     StreamItem,
     ToolCallDeltas,
     estimate_tokens,
+    server_message,
     text_of,
     transport_error_kind,
 )
@@ -217,9 +218,9 @@ class OllamaProvider(Provider):
     # --- errors ----------------------------------------------------------------------------------------
     def _status_error(self, response: httpx.Response, endpoint: Endpoint) -> ProviderError:
         try:
-            detail = str(json.loads(response.content).get("error", ""))
-        except (ValueError, AttributeError):
-            detail = response.text[:200]
+            detail = server_message(json.loads(response.content))
+        except ValueError:
+            detail = server_message(response.text)
         return self.error(
             f"HTTP {response.status_code}: {detail or response.reason_phrase}",
             kind_for_status(response.status_code),
@@ -274,7 +275,7 @@ class OllamaProvider(Provider):
         if not isinstance(data, dict):
             raise self.error(f"invalid stream line {line[:80]!r}", ErrorKind.STREAM, endpoint)
         if data.get("error"):
-            raise self.error(f"error in stream: {data['error']}", ErrorKind.STREAM, endpoint)
+            raise self.error(f"error in stream: {server_message(data)}", ErrorKind.STREAM, endpoint)
         return data
 
     # --- calls ------------------------------------------------------------------------------------------
@@ -320,7 +321,7 @@ class OllamaProvider(Provider):
         if not isinstance(data, dict):
             raise self.malformed(f"not a JSON object: {response.text[:80]!r}", endpoint)
         if data.get("error"):
-            raise self.malformed(f"error in answer: {data['error']}", endpoint)
+            raise self.malformed(f"error in answer: {server_message(data)}", endpoint)
         try:
             if dialect == "openai":
                 result = self._openai_response(data, endpoint, request)
