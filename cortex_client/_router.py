@@ -224,6 +224,23 @@ class _Walk:
         return error
 
 
+def _default_max_tokens(given: int | Mapping[LLMProvider, int] | None) -> dict[LLMProvider, int]:
+    if given is None:
+        return dict(_defaults.DEFAULT_MAX_TOKENS)
+    if isinstance(given, Mapping):
+        chosen = {**_defaults.DEFAULT_MAX_TOKENS}
+        for provider, value in given.items():
+            if not isinstance(provider, LLMProvider):
+                raise ConfigError(f"default_max_tokens keys must be LLMProviders, got {provider!r}")
+            chosen[provider] = value
+    else:
+        chosen = dict.fromkeys(_defaults.DEFAULT_MAX_TOKENS, given)
+    for provider, value in chosen.items():
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ConfigError(f"default_max_tokens for {provider.value} must be a positive whole number, got {value!r}")
+    return chosen
+
+
 def _bounded(items: Iterator[StreamItem], at: float) -> Iterator[StreamItem]:
     """A provider stream whose every step runs under the request deadline (see _http)."""
     try:
@@ -299,6 +316,7 @@ class LLMRouter:
         models: Mapping[LLMProvider, str] | None = None,
         prices: Mapping[str, tuple[float, float]] | None = None,
         max_connections: int | None = None,
+        default_max_tokens: int | Mapping[LLMProvider, int] | None = None,
     ) -> None:
         arguments = {
             "ANTHROPIC_API_KEY": claude_api_key,
@@ -343,6 +361,8 @@ class LLMRouter:
         self.prices: Mapping[str, tuple[float, float]] = {**_defaults.PRICES, **(prices or {})}
         chosen = {**_defaults.DEFAULT_MODELS, **(models or {}), **s.models}
         self.models: Mapping[LLMProvider, str] = chosen
+        # The output bound of a request that gives no max_tokens, per provider (one number: every provider's).
+        self.default_max_tokens: Mapping[LLMProvider, int] = _default_max_tokens(default_max_tokens)
         # Configuration this router does not use, said once (logging) and kept for `cortex-llm doctor`.
         self.warnings: list[str] = list(s.warnings)
         if self.local_only and self.default_provider not in (None, LLMProvider.OLLAMA):
@@ -384,6 +404,7 @@ class LLMRouter:
                 timeouts=self.timeouts,
                 breaker=self.breaker,
                 max_connections=max_connections or _defaults.MAX_CONNECTIONS,
+                default_max_tokens=self.default_max_tokens[spec.kind],
             )
 
         self._chains: dict[tuple[TaskType, LLMProvider | None], tuple[Provider, ...]] = {}
@@ -477,7 +498,7 @@ class LLMRouter:
         force_provider: LLMProvider | str | None,
         *,
         temperature: float,
-        max_tokens: int,
+        max_tokens: int | None,
         tools: list[Tool] | None,
         tool_choice: ToolChoice,
     ) -> tuple[ChatRequest, _Walk]:
@@ -487,7 +508,7 @@ class LLMRouter:
         request = ChatRequest(
             messages,
             checked_temperature(temperature),
-            checked_max_tokens(max_tokens) or max_tokens,
+            checked_max_tokens(max_tokens),
             tools,
             checked_tool_choice(tool_choice, tools),
         )
@@ -500,7 +521,7 @@ class LLMRouter:
         task_type: TaskType = TaskType.USER_CHAT,
         force_provider: LLMProvider | str | None = None,
         temperature: float = 0.7,
-        max_tokens: int = 4096,
+        max_tokens: int | None = None,
         tools: list[Tool] | None = None,
         tool_choice: ToolChoice = None,
     ) -> LLMResponse:
@@ -536,7 +557,7 @@ class LLMRouter:
         task_type: TaskType = TaskType.USER_CHAT,
         force_provider: LLMProvider | str | None = None,
         temperature: float = 0.7,
-        max_tokens: int = 4096,
+        max_tokens: int | None = None,
         tools: list[Tool] | None = None,
         tool_choice: ToolChoice = None,
     ) -> LLMResponse:
@@ -579,7 +600,7 @@ class LLMRouter:
         task_type: TaskType = TaskType.USER_CHAT,
         force_provider: LLMProvider | str | None = None,
         temperature: float = 0.7,
-        max_tokens: int = 4096,
+        max_tokens: int | None = None,
         tools: list[Tool] | None = None,
         tool_choice: ToolChoice = None,
     ) -> Iterator[StreamChunk]:
@@ -626,7 +647,7 @@ class LLMRouter:
         task_type: TaskType = TaskType.USER_CHAT,
         force_provider: LLMProvider | str | None = None,
         temperature: float = 0.7,
-        max_tokens: int = 4096,
+        max_tokens: int | None = None,
         tools: list[Tool] | None = None,
         tool_choice: ToolChoice = None,
     ) -> AsyncIterator[StreamChunk]:

@@ -324,7 +324,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     ask.add_argument("--system", help="system prompt")
     ask.add_argument("--task", default="user_chat", choices=[t.value for t in TaskType], help="task type for routing")
-    ask.add_argument("--max-tokens", type=int, default=4096)
+    ask.add_argument(
+        "--max-tokens", type=int, default=None, help="bound of the answer (default: the provider's, 1024 for Ollama)"
+    )
     ask.add_argument("--temperature", type=float, default=0.7)
     ask.set_defaults(func=_cmd_ask)
 

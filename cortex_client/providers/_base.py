@@ -79,7 +79,7 @@ class PerLoop(Generic[T]):
 class ChatRequest:
     messages: list[Message]
     temperature: float
-    max_tokens: int
+    max_tokens: int | None  # None: the provider's default bound
     tools: list[Tool] | None = None
     tool_choice: ToolChoice = None
 
@@ -101,8 +101,10 @@ class Provider(abc.ABC):
         timeouts: Timeouts,
         breaker: BreakerPolicy,
         max_connections: int = _defaults.MAX_CONNECTIONS,
+        default_max_tokens: int | None = None,
     ) -> None:
         self.model = model
+        self.default_max_tokens = default_max_tokens or _defaults.DEFAULT_MAX_TOKENS[self.kind]
         self.max_connections = max_connections
         self.pool = EndpointPool(base_urls, breaker)
         self.timeouts = timeouts
@@ -113,6 +115,10 @@ class Provider(abc.ABC):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(model={self.model!r}, endpoints={list(self.pool.endpoints)!r})"
+
+    def max_tokens(self, request: ChatRequest) -> int:
+        """The request's output bound, else this provider's default one."""
+        return request.max_tokens or self.default_max_tokens
 
     @abc.abstractmethod
     def complete(self, request: ChatRequest, endpoint: Endpoint, budget: float) -> LLMResponse: ...

@@ -168,7 +168,7 @@ class OllamaProvider(Provider):
         self, request: ChatRequest, endpoint: Endpoint, dialect: str, stream: bool
     ) -> tuple[str, dict[str, Any]]:
         if dialect == "openai":
-            return _openai_url(endpoint.url), _openai_body(self.model, request, stream)
+            return _openai_url(endpoint.url), _openai_body(self.model, request, self.max_tokens(request), stream)
         return endpoint.url + "/api/chat", self._body(request, stream)
 
     def _make_client(self, asynchronous: bool, endpoint: Endpoint) -> httpx.Client | httpx.AsyncClient:
@@ -208,7 +208,7 @@ class OllamaProvider(Provider):
             "model": self.model,
             "messages": to_native_messages(request.messages),
             "stream": stream,
-            "options": {"temperature": request.temperature, "num_predict": request.max_tokens},
+            "options": {"temperature": request.temperature, "num_predict": self.max_tokens(request)},
         }
         tools = _native_tools(request)
         if tools:
@@ -549,12 +549,12 @@ def _openai_url(base: str) -> str:
     return (base if base.endswith("/v1") else base + "/v1") + "/chat/completions"
 
 
-def _openai_body(model: str, request: ChatRequest, stream: bool) -> dict[str, Any]:
+def _openai_body(model: str, request: ChatRequest, max_tokens: int, stream: bool) -> dict[str, Any]:
     body: dict[str, Any] = {
         "model": model,
         "messages": request.messages,
         "temperature": request.temperature,
-        "max_tokens": request.max_tokens,
+        "max_tokens": max_tokens,
         "stream": stream,
     }
     if stream:

@@ -67,10 +67,11 @@ class OpenAIProvider(SDKProvider):
     def _params(self, request: ChatRequest, budget: float, stream: bool) -> dict[str, Any]:
         params: dict[str, Any] = {"model": self.model, "messages": request.messages}
         if self._reasoning_model():
-            params["max_completion_tokens"] = request.max_tokens  # and no temperature: only the default is allowed
+            # and no temperature: only the default is allowed
+            params["max_completion_tokens"] = self.max_tokens(request)
         else:
             params["temperature"] = self._temperature(request.temperature)
-            params["max_tokens"] = request.max_tokens
+            params["max_tokens"] = self.max_tokens(request)
         if request.tools:
             params["tools"] = request.tools
             if request.tool_choice is not None:
