@@ -94,20 +94,51 @@ def normalize_url(value: str, key: str) -> str:
     url = value.strip().rstrip("/")
     if not re.match(r"^https?://[^/\s]+", url):
         raise ConfigError(f"{key} must be an http:// or https:// URL")
+    refuse_userinfo(url, key)
     return url
 
 
-_USERINFO = re.compile(r"^(?P<head>[a-zA-Z][a-zA-Z0-9+.-]*://[^/@:]*):(?P<password>[^/@]*)@")
+# The userinfo of a URL (`user:password@` or `token@`) up to the host; a password may hold any character but '@'
+# and '/' (which the URL syntax would have needed escaped), the user name no ':' either.
+_USERINFO = re.compile(r"^(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<user>[^/@:]*)(?::(?P<password>[^/@]*))?@")
+
+
+def refuse_userinfo(url: str, key: str) -> None:
+    """A base URL must not carry credentials: httpx turns `user:pass@` into `Authorization: Basic ...` on every
+    request, which replaces the API key of a bearer-token provider (Kimi, OpenAI) and reaches any server, echoing
+    ones included. Refused rather than stripped, so a URL never silently means something else."""
+    if _USERINFO.match(url):
+        raise ConfigError(
+            f"{key} has a user name or password in the URL ({redact_url(url)}): cortex_client never sends URL "
+            "credentials to a provider; remove the 'user:password@' part"
+        )
 
 
 def redact_url(url: str) -> str:
-    """The URL with the password of its userinfo (`http://user:pass@host`) replaced, for anything shown."""
-    return _USERINFO.sub(lambda m: f"{m['head']}:***@", url)
+    """The URL with its userinfo masked for anything shown: `http://user:***@host`, `http://***@host`."""
+
+    def masked(m: re.Match[str]) -> str:
+        if m["password"] is None:  # a lone user name is often a token
+            return f"{m['scheme']}***@"
+        return f"{m['scheme']}{m['user']}:***@"
+
+    return _USERINFO.sub(masked, url)
 
 
 def url_secrets(urls: tuple[str, ...] | list[str]) -> tuple[str, ...]:
-    """The passwords in these URLs' userinfo, for redaction of text that may quote them."""
-    return tuple(m["password"] for url in urls if (m := _USERINFO.match(url)) and m["password"])
+    """The secrets in these URLs' userinfo (the password, a lone user name, and their HTTP Basic form), for
+    redaction of text that may quote them."""
+    import base64  # noqa: PLC0415 - only for URLs that carry credentials
+
+    found: list[str] = []
+    for url in urls:
+        m = _USERINFO.match(url)
+        if m is None:
+            continue
+        secret = m["password"] if m["password"] is not None else m["user"]
+        basic = f"{m['user']}:{m['password'] or ''}".encode()
+        found += [s for s in (secret, base64.b64encode(basic).decode()) if s]
+    return tuple(found)
 
 
 def parse_ollama_urls(value: str, key: str) -> tuple[str, ...]:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from .. import _defaults
-from .._config import BreakerPolicy, Timeouts, url_secrets
+from .._config import BreakerPolicy, Timeouts, refuse_userinfo, url_secrets
 from .._errors import ErrorKind, ProviderError
 from .._pool import Endpoint, EndpointPool
 from .._types import LLMProvider, LLMResponse, Message, Tool, ToolCall
@@ -106,6 +106,8 @@ class Provider(abc.ABC):
         self.model = model
         self.default_max_tokens = default_max_tokens or _defaults.DEFAULT_MAX_TOKENS[self.kind]
         self.max_connections = max_connections
+        for url in base_urls:  # Settings refuses them already; a hand-made Settings must not get past either
+            refuse_userinfo(url, f"the {self.kind.value} base URL")
         self.pool = EndpointPool(base_urls, breaker)
         self.timeouts = timeouts
         self._secrets: tuple[str, ...] = url_secrets(base_urls)
