@@ -13,8 +13,9 @@ import os
 import re
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
+from typing import TypeVar
 
 from . import _defaults
 from ._checks import check_count, check_number
@@ -32,6 +33,7 @@ KEYS: tuple[str, ...] = (
 )
 SECRET_KEYS = frozenset(key for spec in PROVIDERS for key in (spec.key_env, spec.key_list_env) if key)
 ETC_DIR = Path("/etc/cortex")
+T = TypeVar("T")
 
 # A key in a .env file with one of these prefixes but not in KEYS is likely a typo of ours (CORTEX_PROVDER);
 # other keys belong to other programs sharing the file and are not worth a word.
@@ -195,6 +197,10 @@ class Settings:
     warnings: tuple[str, ...] = ()
     file_warnings: tuple[str, ...] = field(default=(), repr=False)  # the .env files' part of `warnings`
     raw: Mapping[str, str] = field(default_factory=dict, repr=False)
+    # `load(lenient=True)` only (cortex-llm doctor): each value that could not be used, naming its key and source
+    # (never the value); the settings hold the default in its place (local-only mode on, for a bad CORTEX_LOCAL_ONLY).
+    problems: tuple[str, ...] = ()
+    files: tuple[str, ...] = ()  # the .env files read, highest precedence first
 
     def __repr__(self) -> str:
         parts = []
@@ -225,9 +231,11 @@ class Settings:
         cwd: Path | str | None = None,
         home: Path | str | None = None,
         etc_dir: Path | str | None = None,
+        lenient: bool = False,
     ) -> Settings:
         """Resolve every key through the chain. `None` for a source means the real one
-        (os.environ, the current directory, the home directory, /etc/cortex)."""
+        (os.environ, the current directory, the home directory, /etc/cortex). A value the client cannot use is a
+        ConfigError listing every such value; with `lenient=True` they are listed in `problems` instead."""
         env = os.environ if environ is None else environ
         files = [
             Path.cwd() / ".env" if cwd is None else Path(cwd) / ".env",
@@ -284,10 +292,17 @@ class Settings:
         # Local-only mode can be switched on by any source, and off by none: a lower one only ever tightens it.
         for source, layer in layers:
             found = value(layer, "CORTEX_LOCAL_ONLY")
-            if found is not None and parse_bool(found, f"CORTEX_LOCAL_ONLY (from {source})"):
+            if found is None:
+                continue
+            try:
+                on = parse_bool(found, "CORTEX_LOCAL_ONLY")
+            except ConfigError:
+                on = True  # a value nobody can read is no permission to leave the host; _from_raw reports it
+            if on:
                 raw["CORTEX_LOCAL_ONLY"], sources["CORTEX_LOCAL_ONLY"] = found, source
                 break
-        return cls._from_raw(raw, sources, tuple(unreadable), tuple(file_warnings))
+        settings = cls._from_raw(raw, sources, tuple(unreadable), tuple(file_warnings), lenient=lenient)
+        return replace(settings, files=tuple(str(path) for path in files))
 
     def merged(self, overrides: Mapping[str, str | None]) -> Settings:
         """These settings with constructor arguments (keyed like the env) on top."""
@@ -298,18 +313,42 @@ class Settings:
         if unknown:
             raise ConfigError(f"unknown configuration keys: {sorted(unknown)}")
         sources = {**self.sources, **dict.fromkeys(given, "argument")}
-        return self._from_raw({**self.raw, **given}, sources, self.unreadable, self.file_warnings)
+        merged = self._from_raw(
+            {**self.raw, **given}, sources, self.unreadable, self.file_warnings, lenient=bool(self.problems)
+        )
+        return replace(merged, files=self.files)
 
     @classmethod
     def _from_raw(
-        cls, raw: dict[str, str], sources: dict[str, str], unreadable: tuple[str, ...], file_warnings: tuple[str, ...]
+        cls,
+        raw: dict[str, str],
+        sources: dict[str, str],
+        unreadable: tuple[str, ...],
+        file_warnings: tuple[str, ...],
+        *,
+        lenient: bool = False,
     ) -> Settings:
-        if "OLLAMA_BASE_URL" in raw:
-            ollama_urls = parse_ollama_urls(raw["OLLAMA_BASE_URL"], "OLLAMA_BASE_URL")
-        elif "OLLAMA_HOST" in raw:  # the official name, read by Ollama's own CLI
-            ollama_urls = parse_ollama_urls(raw["OLLAMA_HOST"], "OLLAMA_HOST")
-        else:
-            ollama_urls = (_defaults.DEFAULT_BASE_URLS[LLMProvider.OLLAMA],)
+        # Every value is parsed, and every one the client cannot use is noted, so that one run names them all
+        # (cortex-llm doctor used to need a fix-and-rerun round per bad value).
+        problems: list[str] = []
+
+        def parsed(key: str, parse: Callable[[str, str], T], default: T, values: Mapping[str, str] = raw) -> T:
+            try:
+                return parse(values[key], f"{key} (from {sources.get(key, 'argument')})")
+            except ConfigError as exc:
+                problems.append(str(exc))
+                return default
+
+        # OLLAMA_HOST is the official name, read by Ollama's own CLI. A pool is checked entry by entry, so that a bad
+        # one is named and the good ones still serve (and are checked by doctor).
+        ollama_urls: tuple[str, ...] = (_defaults.DEFAULT_BASE_URLS[LLMProvider.OLLAMA],)
+        pool_key = next((key for key in ("OLLAMA_BASE_URL", "OLLAMA_HOST") if key in raw), None)
+        if pool_key is not None:
+            good: list[str] = []
+            none: tuple[str, ...] = ()
+            for item in [item for item in raw[pool_key].split(",") if item.strip()] or [""]:
+                good += [url for url in parsed(pool_key, parse_ollama_urls, none, {pool_key: item}) if url not in good]
+            ollama_urls = tuple(good) or ollama_urls
         # CORTEX_PROVIDER is shared with the host application (Cortex's own `fake` provider, say): a name that is
         # none of ours is noted and left to the routing table, never a reason to fail.
         provider = lookup_provider(raw["CORTEX_PROVIDER"]) if "CORTEX_PROVIDER" in raw else None
@@ -319,15 +358,25 @@ class Settings:
                 f"CORTEX_PROVIDER (from {sources['CORTEX_PROVIDER']}) names none of {PROVIDER_CHOICES}: "
                 "the routing table decides"
             )
-        ollama_api = raw.get("OLLAMA_API", "auto").lower()
-        if ollama_api not in ("auto", "native", "openai"):
-            raise ConfigError("OLLAMA_API must be auto, native or openai")
+        ollama_api = parsed("OLLAMA_API", _parse_api, "auto") if "OLLAMA_API" in raw else "auto"
+        local_only = parsed("CORTEX_LOCAL_ONLY", parse_bool, True) if "CORTEX_LOCAL_ONLY" in raw else False
+        base_urls = {
+            s.kind: url
+            for s in PROVIDERS
+            if not s.is_local and s.base_url_env in raw and (url := parsed(s.base_url_env, normalize_url, ""))
+        }
+        if problems and not lenient:
+            raise ConfigError(
+                problems[0]
+                if len(problems) == 1
+                else f"{len(problems)} configuration problems:\n  " + "\n  ".join(problems)
+            )
         return cls(
             provider=provider,
             ollama_api=ollama_api,
             warnings=tuple(warnings),
             file_warnings=file_warnings,
-            local_only=parse_bool(raw.get("CORTEX_LOCAL_ONLY", ""), "CORTEX_LOCAL_ONLY"),
+            local_only=local_only,
             ollama_base_urls=ollama_urls,
             # A key list (OPENAI_API_KEYS) wins over the single-key variable, as the original documented.
             api_keys={
@@ -336,15 +385,19 @@ class Settings:
                 if s.key_env and (s.key_env in raw or s.key_list_env in raw)
             },
             models={s.kind: raw[s.model_env] for s in PROVIDERS if s.model_env in raw},
-            base_urls={
-                s.kind: normalize_url(raw[s.base_url_env], s.base_url_env)
-                for s in PROVIDERS
-                if not s.is_local and s.base_url_env in raw
-            },
+            base_urls=base_urls,
             sources=sources,
             unreadable=unreadable,
             raw=raw,
+            problems=tuple(problems),
         )
+
+
+def _parse_api(value: str, key: str) -> str:
+    api = value.lower()
+    if api not in ("auto", "native", "openai"):
+        raise ConfigError(f"{key} must be auto, native or openai")
+    return api
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from . import __version__
-from ._config import SECRET_KEYS, Settings
+from ._config import SECRET_KEYS, Settings, redact_url
 from ._errors import CortexLLMError, ErrorKind, ProviderError
 from ._pool import Endpoint
 from ._registry import CLOUD
@@ -75,9 +75,10 @@ class _Report:
         self.problems = 0
 
     def row(self, status: str, provider: str, text: str) -> None:
+        """One finding, on one line: role cortex_env shows doctor's output line by line."""
         if status == "FAIL":
             self.problems += 1
-        self.out.line(f"  {status:<5} {provider:<8} {text}")
+        self.out.line(f"  {status:<5} {provider:<8} {' '.join(text.split())}")
 
 
 def _probe_cloud(provider: SDKProvider, endpoint: Endpoint) -> tuple[str, str]:
@@ -113,15 +114,19 @@ def _doctor_ollama(router: LLMRouter, report: _Report, required: bool) -> None:
 
 
 def _cmd_doctor(args: argparse.Namespace, settings: Settings, out: _Out) -> int:
+    """Every finding at once (the settings were loaded leniently): each bad value, unreadable file and warning is
+    a row naming where it came from, and the checks of the servers still run with the values that could be used."""
     report = _Report(out)
-    out.line("config (highest precedence first: environment, ./.env, ~/.cortex/.env, /etc/cortex/.env)")
+    out.line(f"config (highest precedence first: environment, {', '.join(settings.files)})")
     if not settings.sources:
         out.line("  no configuration found: using defaults")
     for key, source in settings.sources.items():
-        value = "<set>" if key in SECRET_KEYS else settings.raw[key]
+        value = "<set>" if key in SECRET_KEYS else redact_url(settings.raw[key])
         out.line(f"  {key}={value}  (from {source})")
     for note in settings.unreadable:
         report.row("FAIL", "config", note)
+    for problem in settings.problems:
+        report.row("FAIL", "config", problem)
     try:
         router = LLMRouter(settings=settings)
     except CortexLLMError as exc:
@@ -385,7 +390,8 @@ def main(argv: list[str] | None = None) -> int:
     args.setup_args = setup_args
     out = _Out()
     try:
-        settings = Settings.load(etc_dir=args.etc_dir)
+        # doctor reports bad values (all of them) rather than stopping at the first
+        settings = Settings.load(etc_dir=args.etc_dir, lenient=args.func is _cmd_doctor)
         out.secrets = settings.secrets()
         command: Command = args.func
         return command(args, settings, out)

@@ -204,10 +204,49 @@ def test_doctor_shows_which_env_file_won(user: Home, ollama_ready: OllamaDouble)
     assert_no_secret(proc.stdout, proc.stderr)
 
 
-def test_doctor_bad_config_is_a_clear_error(user: Home) -> None:
+def test_doctor_bad_config_is_a_clear_row(user: Home) -> None:
     proc = user.run("doctor", env={"CORTEX_LOCAL_ONLY": "maybe"})
     assert proc.returncode == 1
-    assert "cortex-llm: error: CORTEX_LOCAL_ONLY (from environment) must be true or false" in proc.stderr
+    assert "  FAIL  config   CORTEX_LOCAL_ONLY (from environment) must be true or false" in proc.stdout
+    assert "local-only: yes" in proc.stdout  # a value nobody can read keeps the host local while it is fixed
+
+
+# --- issue 27, item 11: every problem at once, one row each, naming its file ---------------------------------------
+
+
+def test_doctor_reports_every_problem_at_once_naming_each_file(user: Home, ollama_empty: OllamaDouble) -> None:
+    etc_env = user.write_env(user.etc, CORTEX_LOCAL_ONLY="maybe", OLLAMA_MODEL="llama3.2")
+    home_env = user.write_env(user.home / ".cortex", OLLAMA_API="grpc")
+    cwd_env = user.write_env(user.cwd, ANTHROPIC_API_KEY=SECRETS["ANTHROPIC_API_KEY"], ANTHROPIC_BASE_URL="api.x")
+    proc = user.run("doctor", env={"OLLAMA_BASE_URL": f"{ollama_empty.url},ftp://mirror"})
+    assert proc.returncode == 1
+    rows = [line for line in proc.stdout.splitlines() if line.startswith("  FAIL")]
+    assert rows == [
+        "  FAIL  config   OLLAMA_BASE_URL (from environment) must be an http:// or https:// URL",
+        f"  FAIL  config   OLLAMA_API (from {home_env}) must be auto, native or openai",
+        f"  FAIL  config   CORTEX_LOCAL_ONLY (from {etc_env}) must be true or false (1/0, yes/no, on/off)",
+        f"  FAIL  config   ANTHROPIC_BASE_URL (from {cwd_env}) must be an http:// or https:// URL",
+        # the checks of the servers still ran, with what could be used: the good entry of the pool
+        "  FAIL  ollama   model llama3.2:latest not pulled (run: cortex-llm models pull llama3.2)",
+    ]
+    assert f"  ok    ollama   {ollama_empty.url} version" in proc.stdout
+    assert "5 problem(s)" in proc.stdout
+    assert "['" not in proc.stdout + proc.stderr  # rows, never a Python list
+    assert_no_secret(proc.stdout, proc.stderr)
+
+
+def test_doctor_names_the_files_it_read(user: Home, ollama_ready: OllamaDouble) -> None:
+    proc = user.run("doctor", env={"OLLAMA_BASE_URL": ollama_ready.url, "OLLAMA_MODEL": DOUBLE_MODEL})
+    files = f"{user.cwd / '.env'}, {user.home / '.cortex' / '.env'}, {user.etc / '.env'}"
+    assert f"config (highest precedence first: environment, {files})" in proc.stdout
+    assert "/etc/cortex/.env" not in proc.stdout  # --etc-dir's file, not the default one
+
+
+def test_ask_with_several_bad_values_names_them_all(user: Home) -> None:
+    proc = user.run("ask", "hi", env={"CORTEX_LOCAL_ONLY": "maybe", "OLLAMA_API": "grpc"})
+    assert proc.returncode == 1
+    assert "cortex-llm: error: 2 configuration problems:" in proc.stderr
+    assert "OLLAMA_API (from environment)" in proc.stderr and "CORTEX_LOCAL_ONLY (from environment)" in proc.stderr
 
 
 def test_doctor_reports_a_cortex_provider_that_is_not_ours(user: Home, ollama_ready: OllamaDouble) -> None:
