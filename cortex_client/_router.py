@@ -38,7 +38,7 @@ from ._errors import (
 )
 from ._http import deadline
 from ._pool import Endpoint
-from ._registry import CLOUD_HOSTS, PROVIDERS
+from ._registry import CLOUD_HOSTS, PROVIDERS, SPECS
 from ._retry import backoff_delay
 from ._types import Attempt, LLMProvider, LLMResponse, Message, StreamChunk, TaskType, Tool
 from .providers._base import ChatRequest, Provider, StreamItem, ToolChoice
@@ -85,6 +85,8 @@ class _Walk:
         self.last_error: ProviderError | None = None
         self.upstream_calls = 0
         self.deadline_hit = False
+        # The request's only endpoint (one provider, one URL): an open circuit there gets an early probe.
+        self._only = chain[0].pool.endpoints[0] if len(chain) == 1 and len(chain[0].pool.endpoints) == 1 else None
 
     def next(self) -> _Step | None:
         """The next call to make, or None when the chain is exhausted or the deadline passed."""
@@ -106,8 +108,8 @@ class _Walk:
                 self._endpoints = iter(provider.pool.ordered())
                 continue
             assert self._provider is not None
-            if not endpoint.breaker.allow():
-                self._log(self._provider, endpoint, f"skipped: circuit open ({endpoint.breaker.reason})")
+            if not endpoint.breaker.allow() and not (endpoint is self._only and endpoint.breaker.allow_early_probe()):
+                self._log(self._provider, endpoint, f"skipped: circuit open ({endpoint.breaker.describe()})")
                 continue
             if remaining <= 0:
                 endpoint.breaker.release_probe()
@@ -170,13 +172,13 @@ class _Walk:
         if kind is ErrorKind.RATE_LIMIT and other_keys:
             # The next key has its own limits: use it now rather than wait for this one.
             endpoint.breaker.trip(error.retry_after or self._breaker.cooldown, "rate limited")
-            logger.warning("cortex_client: %s rate limited; trying the next key", endpoint.label)
+            logger.warning("%s rate limited; trying the next key", endpoint.label)
             return
         if kind.retryable and step.retries < self._retry.max_retries:
             delay = backoff_delay(step.retries, self._retry, error.retry_after)
             if delay is not None and delay < self.deadline_at - time.monotonic():
                 self._pending = _Step(step.provider, endpoint, delay, 0.0, step.retries + 1)
-                logger.debug("cortex_client: retrying %s in %.2fs after %s", endpoint.label, delay, kind.value)
+                logger.debug("retrying %s in %.2fs after %s", endpoint.label, delay, kind.value)
                 return
         if kind is ErrorKind.RATE_LIMIT and error.retry_after:
             endpoint.breaker.trip(error.retry_after, "rate limited")
@@ -184,7 +186,7 @@ class _Walk:
             endpoint.breaker.record_failure(kind.value, open_now=kind is ErrorKind.CONNECT)
         # Every cross-endpoint or cross-provider move is logged: a fallback must never be silent.
         logger.warning(
-            "cortex_client: %s @ %s failed (%s); trying the next target",
+            "%s @ %s failed (%s); trying the next target",
             step.provider.kind.value,
             endpoint.label,
             error,
@@ -216,9 +218,9 @@ class _Walk:
             )
         )
 
-    def exhausted(self) -> AllProvidersFailed:
+    def exhausted(self, hints: list[str] | None = None) -> AllProvidersFailed:
         why = "request deadline exceeded" if self.deadline_hit else "all providers failed"
-        error = AllProvidersFailed(f"{why} after {self.upstream_calls} upstream call(s)", self.attempts)
+        error = AllProvidersFailed(f"{why} after {self.upstream_calls} upstream call(s)", self.attempts, hints or ())
         # The last provider's own error is the cause (as `raise ... from` would make it).
         error.__cause__, error.__suppress_context__ = self.last_error, True
         return error
@@ -374,7 +376,7 @@ class LLMRouter:
             )
             self.default_provider = LLMProvider.OLLAMA
         for warning in self.warnings:
-            logger.warning("cortex_client: %s", warning)
+            logger.warning("%s", warning)
         if self.local_only:
             for url in s.ollama_base_urls:
                 host = (urlsplit(url).hostname or "").lower()
@@ -412,6 +414,7 @@ class LLMRouter:
         self._stats = self._empty_stats()
         self._warned_prices: set[str] = set()
         self._max_concurrent = 10
+        self._closed = False
 
     @property
     def ollama(self) -> OllamaProvider:
@@ -475,7 +478,8 @@ class LLMRouter:
             if self.local_only and force_provider.is_cloud:
                 raise LocalOnlyViolation(f"{force_provider.value} is a cloud provider; local-only mode is on")
             if force_provider not in self.providers:
-                raise ConfigError(f"{force_provider.value} is not configured (no API key)")
+                key = SPECS[force_provider].key_env
+                raise ConfigError(f"{force_provider.value} is not configured (no API key): set {key}")
             return (self.providers[force_provider],)
         if self.local_only:
             return (self.providers[LLMProvider.OLLAMA],)
@@ -502,6 +506,11 @@ class LLMRouter:
         tools: list[Tool] | None,
         tool_choice: ToolChoice,
     ) -> tuple[ChatRequest, _Walk]:
+        if self._closed:
+            # A closed router would quietly build new HTTP clients (and leak them): say so instead.
+            raise ConfigError(
+                "this LLMRouter is closed (close(), aclose() or the end of its with block); make a new one"
+            )
         # Every argument is checked before the chain is walked: a caller's mistake is a ConfigError, never a call.
         messages = checked_messages(messages)
         tools = checked_tools(tools)
@@ -549,7 +558,7 @@ class LLMRouter:
                 raise
             walk.succeeded(step)
             return self._finish(response, walk, began)
-        raise walk.exhausted()
+        raise walk.exhausted(self._hints(walk.attempts))
 
     async def acomplete(  # noqa: PLR0917 - the original API is positional
         self,
@@ -592,7 +601,7 @@ class LLMRouter:
                 raise
             walk.succeeded(step)
             return self._finish(response, walk, began)
-        raise walk.exhausted()
+        raise walk.exhausted(self._hints(walk.attempts))
 
     def stream(  # noqa: PLR0917 - the original API is positional
         self,
@@ -639,7 +648,7 @@ class LLMRouter:
             walk.succeeded(step)
             yield StreamChunk(response=self._finish(response, walk, began))
             return
-        raise walk.exhausted()
+        raise walk.exhausted(self._hints(walk.attempts))
 
     async def astream(  # noqa: PLR0917 - the original API is positional
         self,
@@ -688,7 +697,7 @@ class LLMRouter:
             walk.succeeded(step)
             yield StreamChunk(response=self._finish(response, walk, began))
             return
-        raise walk.exhausted()
+        raise walk.exhausted(self._hints(walk.attempts))
 
     async def complete_batch(
         self, requests: list[dict[str, Any]], max_concurrent: int | None = None, *, raise_errors: bool = False
@@ -746,7 +755,7 @@ class LLMRouter:
         response.attempts = walk.attempts
         response.cost_usd = self._cost(response)
         if len(walk.attempts) > 1:
-            logger.info("cortex_client: served by %s after %d attempt(s)", response.provider.value, len(walk.attempts))
+            logger.info("served by %s after %d attempt(s)", response.provider.value, len(walk.attempts))
         if self.track_costs:
             with self._stats_lock:
                 self._stats["total_requests"] += 1
@@ -758,6 +767,30 @@ class LLMRouter:
                 entry["output_tokens"] += response.output_tokens
                 entry["cost_usd"] += response.cost_usd
         return response
+
+    def _hints(self, attempts: list[Attempt]) -> list[str]:
+        """What the caller can do about the failures in `attempts`: an error should say what to do, not only what
+        happened."""
+        hints: list[str] = []
+        seen = {(a.provider, a.outcome) for a in attempts}
+        ollama = LLMProvider.OLLAMA
+        if (ollama, "connect") in seen or any(
+            a.provider is ollama and a.outcome.startswith("skipped: circuit open (connect") for a in attempts
+        ):
+            urls = ", ".join(e.label for e in self.ollama.pool.endpoints)
+            hints.append(
+                f"start Ollama (systemctl start ollama, or: ollama serve), or set OLLAMA_BASE_URL to where it "
+                f"listens (now {urls})"
+            )
+        if (ollama, "not_found") in seen:
+            hints.append(
+                f"pull the model: cortex-llm models pull {self.ollama.model} (or set OLLAMA_MODEL to one it has)"
+            )
+        for provider in dict.fromkeys(a.provider for a in attempts if a.outcome == "auth"):
+            hints.append(f"{provider.value} rejected its API key: check {SPECS[provider].key_env}")
+        if attempts:
+            hints.append("cortex-llm doctor checks the whole setup")
+        return hints
 
     def _failed(self, walk: _Walk, step: _Step, error: ProviderError, *, output_started: bool = False) -> None:
         if self.track_costs and error.kind is not ErrorKind.DEADLINE:  # the caller's time ran out, not the provider
@@ -772,7 +805,7 @@ class LLMRouter:
         if price is None:
             if response.model not in self._warned_prices:
                 self._warned_prices.add(response.model)
-                logger.warning("cortex_client: no price for model %r; its cost is counted as 0", response.model)
+                logger.warning("no price for model %r; its cost is counted as 0", response.model)
             return 0.0
         return (response.input_tokens * price[0] + response.output_tokens * price[1]) / 1_000_000
 
@@ -814,10 +847,14 @@ class LLMRouter:
 
     # --- lifecycle ---------------------------------------------------------------------------------------
     def close(self) -> None:
+        """Close the HTTP clients; a request made after this raises ConfigError."""
+        self._closed = True
         for provider in self.providers.values():
             provider.close()
 
     async def aclose(self) -> None:
+        """Close this event loop's HTTP clients; a request made after this raises ConfigError."""
+        self._closed = True
         for provider in self.providers.values():
             await provider.aclose()
 

@@ -187,7 +187,7 @@ class _StreamState:
             # Some OpenAI-compatible servers (llama.cpp, vLLM, gateways) ignore include_usage. Servers
             # send about one token per delta, so count deltas rather than report a free answer.
             prompt, output = estimate_tokens(self.request.messages), self.deltas
-            logger.debug("cortex_client: %s sent no usage; token counts estimated", self.provider.kind.value)
+            logger.debug("%s sent no usage; token counts estimated", self.provider.kind.value)
         calls = self.calls.calls()
         return LLMResponse(
             content="".join(self.parts),
