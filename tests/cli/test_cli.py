@@ -525,3 +525,65 @@ def test_the_word_setup_in_a_prompt_is_not_the_setup_command(user: Home) -> None
     proc = user.run("ask", "setup", "--model", "x")  # were it the setup command, --model would go to the script
     assert proc.returncode == 2
     assert "unrecognized arguments: --model x" in proc.stderr
+
+
+# --- issue 27, item 13: pipes, aliases, and a server that is not an Ollama ------------------------------------------
+
+
+def test_ask_into_a_reader_that_leaves_ends_quietly(user: Home) -> None:
+    """`cortex-llm ask ... | head`: the reader closes the pipe early; no BrokenPipeError traceback, SIGPIPE's status."""
+    fake = FakeOllama()
+    fake.default = Reply(text="word " * 40_000)  # well over a pipe's buffer
+    try:
+        proc = subprocess.Popen(
+            [str(CLI), "--etc-dir", str(user.etc), "ask", "hi"],
+            env={"PATH": os.environ["PATH"], "HOME": str(user.home), "OLLAMA_BASE_URL": fake.url},
+            cwd=user.cwd,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        assert proc.stdout is not None and proc.stderr is not None
+        assert proc.stdout.read(10) == b"word word "
+        proc.stdout.close()  # what head does once it has its lines
+        stderr = proc.stderr.read().decode()
+        assert proc.wait(timeout=60) == 141
+    finally:
+        fake.close()
+    assert "Traceback" not in stderr and "BrokenPipeError" not in stderr, stderr
+
+
+@pytest.mark.parametrize("name", ["kimi", "moonshot", "KIMI_K2"])
+def test_ask_takes_the_provider_aliases_python_takes(user: Home, name: str) -> None:
+    fake = FakeOpenAI(usage_in_choice=True)
+    try:
+        env = {"MOONSHOT_API_KEY": SECRETS["MOONSHOT_API_KEY"], "KIMI_BASE_URL": fake.url + "/v1"}
+        proc = user.run("ask", "--provider", name, "hi", env=env)
+    finally:
+        fake.close()
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == "Hello from the fake\n" and proc.stderr.startswith("[kimi_k2 ")
+
+
+def test_doctor_does_not_suggest_models_pull_for_a_server_that_is_not_ollama(user: Home) -> None:
+    server = FakeOpenAI()
+    try:
+        proc = user.run("doctor", env={"OLLAMA_BASE_URL": server.url, "OLLAMA_MODEL": "llama3.2"})
+        pull = user.run("models", "pull", "llama3.2", env={"OLLAMA_BASE_URL": server.url})
+    finally:
+        server.close()
+    assert proc.returncode == 1
+    assert (
+        f"  FAIL  ollama   model llama3.2 not served by {server.url}, which is not an Ollama: load it in that server,"
+        f" or set OLLAMA_MODEL to one it serves ({server.model})"
+    ) in proc.stdout
+    assert "models pull" not in proc.stdout
+    assert pull.returncode == 1
+    assert f"cortex-llm: error: {server.url} is not an Ollama (no /api/pull)" in pull.stderr
+
+
+def test_ask_with_ollama_down_says_what_to_do(user: Home) -> None:
+    down = closed_port_url()
+    proc = user.run("ask", "hi", env={"OLLAMA_BASE_URL": down, "CORTEX_PROVIDER": "ollama"})
+    assert proc.returncode == 1
+    assert "what to do: start Ollama (systemctl start ollama, or: ollama serve)" in proc.stderr
+    assert "what to do: cortex-llm doctor checks the whole setup" in proc.stderr
