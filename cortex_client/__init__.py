@@ -5,7 +5,7 @@ provider is first used.
 """
 
 from ._config import BreakerPolicy, RetryPolicy, Settings, Timeouts
-from ._defaults import DEFAULT_MODELS, LOCAL_FIRST, ORIGINAL_LOCAL_FIRST, PRICES, PRICES_AS_OF
+from ._defaults import DEFAULT_MAX_TOKENS, DEFAULT_MODELS, LOCAL_FIRST, ORIGINAL_LOCAL_FIRST, PRICES, PRICES_AS_OF
 from ._errors import (
     AllProvidersFailed,
     ConfigError,
@@ -22,6 +22,7 @@ from ._types import Attempt, LLMProvider, LLMResponse, Message, StreamChunk, Tas
 __version__ = "0.1.0"
 
 __all__ = [
+    "DEFAULT_MAX_TOKENS",
     "DEFAULT_MODELS",
     "LOCAL_FIRST",
     "ORIGINAL_LOCAL_FIRST",

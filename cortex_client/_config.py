@@ -13,10 +13,12 @@ import os
 import re
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
+from typing import TypeVar
 
 from . import _defaults
+from ._checks import check_count, check_number
 from ._errors import ConfigError
 from ._registry import CLOUD, PROVIDERS, lookup_provider
 from ._types import LLMProvider
@@ -31,6 +33,7 @@ KEYS: tuple[str, ...] = (
 )
 SECRET_KEYS = frozenset(key for spec in PROVIDERS for key in (spec.key_env, spec.key_list_env) if key)
 ETC_DIR = Path("/etc/cortex")
+T = TypeVar("T")
 
 # A key in a .env file with one of these prefixes but not in KEYS is likely a typo of ours (CORTEX_PROVDER);
 # other keys belong to other programs sharing the file and are not worth a word.
@@ -93,20 +96,51 @@ def normalize_url(value: str, key: str) -> str:
     url = value.strip().rstrip("/")
     if not re.match(r"^https?://[^/\s]+", url):
         raise ConfigError(f"{key} must be an http:// or https:// URL")
+    refuse_userinfo(url, key)
     return url
 
 
-_USERINFO = re.compile(r"^(?P<head>[a-zA-Z][a-zA-Z0-9+.-]*://[^/@:]*):(?P<password>[^/@]*)@")
+# The userinfo of a URL (`user:password@` or `token@`) up to the host; a password may hold any character but '@'
+# and '/' (which the URL syntax would have needed escaped), the user name no ':' either.
+_USERINFO = re.compile(r"^(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<user>[^/@:]*)(?::(?P<password>[^/@]*))?@")
+
+
+def refuse_userinfo(url: str, key: str) -> None:
+    """A base URL must not carry credentials: httpx turns `user:pass@` into `Authorization: Basic ...` on every
+    request, which replaces the API key of a bearer-token provider (Kimi, OpenAI) and reaches any server, echoing
+    ones included. Refused rather than stripped, so a URL never silently means something else."""
+    if _USERINFO.match(url):
+        raise ConfigError(
+            f"{key} has a user name or password in the URL ({redact_url(url)}): cortex_client never sends URL "
+            "credentials to a provider; remove the 'user:password@' part"
+        )
 
 
 def redact_url(url: str) -> str:
-    """The URL with the password of its userinfo (`http://user:pass@host`) replaced, for anything shown."""
-    return _USERINFO.sub(lambda m: f"{m['head']}:***@", url)
+    """The URL with its userinfo masked for anything shown: `http://user:***@host`, `http://***@host`."""
+
+    def masked(m: re.Match[str]) -> str:
+        if m["password"] is None:  # a lone user name is often a token
+            return f"{m['scheme']}***@"
+        return f"{m['scheme']}{m['user']}:***@"
+
+    return _USERINFO.sub(masked, url)
 
 
 def url_secrets(urls: tuple[str, ...] | list[str]) -> tuple[str, ...]:
-    """The passwords in these URLs' userinfo, for redaction of text that may quote them."""
-    return tuple(m["password"] for url in urls if (m := _USERINFO.match(url)) and m["password"])
+    """The secrets in these URLs' userinfo (the password, a lone user name, and their HTTP Basic form), for
+    redaction of text that may quote them."""
+    import base64  # noqa: PLC0415 - only for URLs that carry credentials
+
+    found: list[str] = []
+    for url in urls:
+        m = _USERINFO.match(url)
+        if m is None:
+            continue
+        secret = m["password"] if m["password"] is not None else m["user"]
+        basic = f"{m['user']}:{m['password'] or ''}".encode()
+        found += [s for s in (secret, base64.b64encode(basic).decode()) if s]
+    return tuple(found)
 
 
 def parse_ollama_urls(value: str, key: str) -> tuple[str, ...]:
@@ -163,6 +197,10 @@ class Settings:
     warnings: tuple[str, ...] = ()
     file_warnings: tuple[str, ...] = field(default=(), repr=False)  # the .env files' part of `warnings`
     raw: Mapping[str, str] = field(default_factory=dict, repr=False)
+    # `load(lenient=True)` only (cortex-llm doctor): each value that could not be used, naming its key and source
+    # (never the value); the settings hold the default in its place (local-only mode on, for a bad CORTEX_LOCAL_ONLY).
+    problems: tuple[str, ...] = ()
+    files: tuple[str, ...] = ()  # the .env files read, highest precedence first
 
     def __repr__(self) -> str:
         parts = []
@@ -193,9 +231,11 @@ class Settings:
         cwd: Path | str | None = None,
         home: Path | str | None = None,
         etc_dir: Path | str | None = None,
+        lenient: bool = False,
     ) -> Settings:
         """Resolve every key through the chain. `None` for a source means the real one
-        (os.environ, the current directory, the home directory, /etc/cortex)."""
+        (os.environ, the current directory, the home directory, /etc/cortex). A value the client cannot use is a
+        ConfigError listing every such value; with `lenient=True` they are listed in `problems` instead."""
         env = os.environ if environ is None else environ
         files = [
             Path.cwd() / ".env" if cwd is None else Path(cwd) / ".env",
@@ -252,10 +292,17 @@ class Settings:
         # Local-only mode can be switched on by any source, and off by none: a lower one only ever tightens it.
         for source, layer in layers:
             found = value(layer, "CORTEX_LOCAL_ONLY")
-            if found is not None and parse_bool(found, f"CORTEX_LOCAL_ONLY (from {source})"):
+            if found is None:
+                continue
+            try:
+                on = parse_bool(found, "CORTEX_LOCAL_ONLY")
+            except ConfigError:
+                on = True  # a value nobody can read is no permission to leave the host; _from_raw reports it
+            if on:
                 raw["CORTEX_LOCAL_ONLY"], sources["CORTEX_LOCAL_ONLY"] = found, source
                 break
-        return cls._from_raw(raw, sources, tuple(unreadable), tuple(file_warnings))
+        settings = cls._from_raw(raw, sources, tuple(unreadable), tuple(file_warnings), lenient=lenient)
+        return replace(settings, files=tuple(str(path) for path in files))
 
     def merged(self, overrides: Mapping[str, str | None]) -> Settings:
         """These settings with constructor arguments (keyed like the env) on top."""
@@ -266,18 +313,42 @@ class Settings:
         if unknown:
             raise ConfigError(f"unknown configuration keys: {sorted(unknown)}")
         sources = {**self.sources, **dict.fromkeys(given, "argument")}
-        return self._from_raw({**self.raw, **given}, sources, self.unreadable, self.file_warnings)
+        merged = self._from_raw(
+            {**self.raw, **given}, sources, self.unreadable, self.file_warnings, lenient=bool(self.problems)
+        )
+        return replace(merged, files=self.files)
 
     @classmethod
     def _from_raw(
-        cls, raw: dict[str, str], sources: dict[str, str], unreadable: tuple[str, ...], file_warnings: tuple[str, ...]
+        cls,
+        raw: dict[str, str],
+        sources: dict[str, str],
+        unreadable: tuple[str, ...],
+        file_warnings: tuple[str, ...],
+        *,
+        lenient: bool = False,
     ) -> Settings:
-        if "OLLAMA_BASE_URL" in raw:
-            ollama_urls = parse_ollama_urls(raw["OLLAMA_BASE_URL"], "OLLAMA_BASE_URL")
-        elif "OLLAMA_HOST" in raw:  # the official name, read by Ollama's own CLI
-            ollama_urls = parse_ollama_urls(raw["OLLAMA_HOST"], "OLLAMA_HOST")
-        else:
-            ollama_urls = (_defaults.DEFAULT_BASE_URLS[LLMProvider.OLLAMA],)
+        # Every value is parsed, and every one the client cannot use is noted, so that one run names them all
+        # (cortex-llm doctor used to need a fix-and-rerun round per bad value).
+        problems: list[str] = []
+
+        def parsed(key: str, parse: Callable[[str, str], T], default: T, values: Mapping[str, str] = raw) -> T:
+            try:
+                return parse(values[key], f"{key} (from {sources.get(key, 'argument')})")
+            except ConfigError as exc:
+                problems.append(str(exc))
+                return default
+
+        # OLLAMA_HOST is the official name, read by Ollama's own CLI. A pool is checked entry by entry, so that a bad
+        # one is named and the good ones still serve (and are checked by doctor).
+        ollama_urls: tuple[str, ...] = (_defaults.DEFAULT_BASE_URLS[LLMProvider.OLLAMA],)
+        pool_key = next((key for key in ("OLLAMA_BASE_URL", "OLLAMA_HOST") if key in raw), None)
+        if pool_key is not None:
+            good: list[str] = []
+            none: tuple[str, ...] = ()
+            for item in [item for item in raw[pool_key].split(",") if item.strip()] or [""]:
+                good += [url for url in parsed(pool_key, parse_ollama_urls, none, {pool_key: item}) if url not in good]
+            ollama_urls = tuple(good) or ollama_urls
         # CORTEX_PROVIDER is shared with the host application (Cortex's own `fake` provider, say): a name that is
         # none of ours is noted and left to the routing table, never a reason to fail.
         provider = lookup_provider(raw["CORTEX_PROVIDER"]) if "CORTEX_PROVIDER" in raw else None
@@ -287,15 +358,25 @@ class Settings:
                 f"CORTEX_PROVIDER (from {sources['CORTEX_PROVIDER']}) names none of {PROVIDER_CHOICES}: "
                 "the routing table decides"
             )
-        ollama_api = raw.get("OLLAMA_API", "auto").lower()
-        if ollama_api not in ("auto", "native", "openai"):
-            raise ConfigError("OLLAMA_API must be auto, native or openai")
+        ollama_api = parsed("OLLAMA_API", _parse_api, "auto") if "OLLAMA_API" in raw else "auto"
+        local_only = parsed("CORTEX_LOCAL_ONLY", parse_bool, True) if "CORTEX_LOCAL_ONLY" in raw else False
+        base_urls = {
+            s.kind: url
+            for s in PROVIDERS
+            if not s.is_local and s.base_url_env in raw and (url := parsed(s.base_url_env, normalize_url, ""))
+        }
+        if problems and not lenient:
+            raise ConfigError(
+                problems[0]
+                if len(problems) == 1
+                else f"{len(problems)} configuration problems:\n  " + "\n  ".join(problems)
+            )
         return cls(
             provider=provider,
             ollama_api=ollama_api,
             warnings=tuple(warnings),
             file_warnings=file_warnings,
-            local_only=parse_bool(raw.get("CORTEX_LOCAL_ONLY", ""), "CORTEX_LOCAL_ONLY"),
+            local_only=local_only,
             ollama_base_urls=ollama_urls,
             # A key list (OPENAI_API_KEYS) wins over the single-key variable, as the original documented.
             api_keys={
@@ -304,15 +385,19 @@ class Settings:
                 if s.key_env and (s.key_env in raw or s.key_list_env in raw)
             },
             models={s.kind: raw[s.model_env] for s in PROVIDERS if s.model_env in raw},
-            base_urls={
-                s.kind: normalize_url(raw[s.base_url_env], s.base_url_env)
-                for s in PROVIDERS
-                if not s.is_local and s.base_url_env in raw
-            },
+            base_urls=base_urls,
             sources=sources,
             unreadable=unreadable,
             raw=raw,
+            problems=tuple(problems),
         )
+
+
+def _parse_api(value: str, key: str) -> str:
+    api = value.lower()
+    if api not in ("auto", "native", "openai"):
+        raise ConfigError(f"{key} must be auto, native or openai")
+    return api
 
 
 @dataclass(frozen=True)
@@ -325,6 +410,10 @@ class Timeouts:
     cloud_read: float = _defaults.CLOUD_READ_TIMEOUT
     deadline: float = _defaults.REQUEST_DEADLINE
 
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            check_number("Timeouts", f.name, getattr(self, f.name), minimum=0, inclusive=False)
+
 
 @dataclass(frozen=True)
 class RetryPolicy:
@@ -334,6 +423,14 @@ class RetryPolicy:
     jitter: float = _defaults.RETRY_JITTER
     max_retry_after: float = _defaults.MAX_RETRY_AFTER
 
+    def __post_init__(self) -> None:
+        check_count("RetryPolicy", "max_retries", self.max_retries, minimum=0)
+        for name in ("initial_delay", "max_delay", "max_retry_after"):
+            check_number("RetryPolicy", name, getattr(self, name), minimum=0)
+        check_number("RetryPolicy", "jitter", self.jitter, minimum=0)
+        if self.jitter > 1:
+            raise ConfigError(f"RetryPolicy.jitter must be from 0 to 1, got {self.jitter}")
+
 
 @dataclass(frozen=True)
 class BreakerPolicy:
@@ -342,3 +439,8 @@ class BreakerPolicy:
     auth_disable: float = _defaults.AUTH_DISABLE_SECONDS
     # What "now" is for cooldowns (seconds, monotonic); tests pass a fake clock instead of sleeping.
     clock: Callable[[], float] = field(default=time.monotonic, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        check_count("BreakerPolicy", "failure_threshold", self.failure_threshold, minimum=1)
+        check_number("BreakerPolicy", "cooldown", self.cooldown, minimum=0)
+        check_number("BreakerPolicy", "auth_disable", self.auth_disable, minimum=0)

@@ -35,6 +35,19 @@ BREAKER_FAILURE_THRESHOLD = 3  # consecutive failed requests before the circuit 
 BREAKER_COOLDOWN = 15.0  # open -> half-open after this long; one probe request decides
 AUTH_DISABLE_SECONDS = 600.0  # 401/403: the key is wrong; do not try it again for a while
 
+# --- output bound (max_tokens) when the caller gives none, per provider -------------------------------------
+# A small local model may never emit its stop token and then generates until its context is full (minutes on a
+# CPU); cloud models stop by themselves and are billed per token, so their bound only caps a runaway answer.
+# `LLMRouter(default_max_tokens=...)` overrides these.
+DEFAULT_MAX_TOKENS: dict[LLMProvider, int] = {
+    LLMProvider.OLLAMA: 1024,
+    LLMProvider.CLAUDE: 4096,
+    LLMProvider.KIMI_K2: 4096,
+    LLMProvider.OPENAI: 4096,
+}
+# The module helpers' bound: their answers (requirements, a diagnosis, configuration advice) are a few paragraphs.
+HELPER_MAX_TOKENS = 1024
+
 # --- endpoints and default models: per provider, in the registry ------------------------------------------
 DEFAULT_BASE_URLS: dict[LLMProvider, str] = {spec.kind: spec.default_base_url for spec in PROVIDERS}
 

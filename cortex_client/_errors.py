@@ -14,6 +14,8 @@ from enum import Enum
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from ._types import Attempt, LLMProvider
 
 
@@ -85,12 +87,16 @@ class StreamInterrupted(ProviderError):
 
 
 class AllProvidersFailed(CortexLLMError):
-    def __init__(self, message: str, attempts: list[Attempt]) -> None:
+    """`attempts` says what happened, `hints` what to do about it (start Ollama, pull the model, check a key)."""
+
+    def __init__(self, message: str, attempts: list[Attempt], hints: Sequence[str] = ()) -> None:
         lines = [message]
         lines += [
             f"  {a.provider.value}{' @ ' + a.endpoint if a.endpoint else ''}: {a.outcome}"
             + (f" ({a.error})" if a.error else "")
             for a in attempts
         ]
+        lines += [f"  what to do: {hint}" for hint in hints]
         super().__init__("\n".join(lines))
         self.attempts = attempts
+        self.hints = list(hints)

@@ -7,7 +7,6 @@ sync and async entry points are thin loops that call the provider and sleep wher
 
 from __future__ import annotations
 
-import json
 import logging
 import sys
 import threading
@@ -18,6 +17,16 @@ from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from . import _defaults
+from ._checks import (
+    check_count,
+    check_instance,
+    checked_max_tokens,
+    checked_messages,
+    checked_task_type,
+    checked_temperature,
+    checked_tool_choice,
+    checked_tools,
+)
 from ._config import BreakerPolicy, RetryPolicy, Settings, Timeouts, parse_provider, redact_url
 from ._errors import (
     AllProvidersFailed,
@@ -29,7 +38,7 @@ from ._errors import (
 )
 from ._http import deadline
 from ._pool import Endpoint
-from ._registry import CLOUD_HOSTS, PROVIDERS
+from ._registry import CLOUD_HOSTS, PROVIDERS, SPECS
 from ._retry import backoff_delay
 from ._types import Attempt, LLMProvider, LLMResponse, Message, StreamChunk, TaskType, Tool
 from .providers._base import ChatRequest, Provider, StreamItem, ToolChoice
@@ -76,6 +85,8 @@ class _Walk:
         self.last_error: ProviderError | None = None
         self.upstream_calls = 0
         self.deadline_hit = False
+        # The request's only endpoint (one provider, one URL): an open circuit there gets an early probe.
+        self._only = chain[0].pool.endpoints[0] if len(chain) == 1 and len(chain[0].pool.endpoints) == 1 else None
 
     def next(self) -> _Step | None:
         """The next call to make, or None when the chain is exhausted or the deadline passed."""
@@ -97,8 +108,8 @@ class _Walk:
                 self._endpoints = iter(provider.pool.ordered())
                 continue
             assert self._provider is not None
-            if not endpoint.breaker.allow():
-                self._log(self._provider, endpoint, f"skipped: circuit open ({endpoint.breaker.reason})")
+            if not endpoint.breaker.allow() and not (endpoint is self._only and endpoint.breaker.allow_early_probe()):
+                self._log(self._provider, endpoint, f"skipped: circuit open ({endpoint.breaker.describe()})")
                 continue
             if remaining <= 0:
                 endpoint.breaker.release_probe()
@@ -161,13 +172,13 @@ class _Walk:
         if kind is ErrorKind.RATE_LIMIT and other_keys:
             # The next key has its own limits: use it now rather than wait for this one.
             endpoint.breaker.trip(error.retry_after or self._breaker.cooldown, "rate limited")
-            logger.warning("cortex_client: %s rate limited; trying the next key", endpoint.label)
+            logger.warning("%s rate limited; trying the next key", endpoint.label)
             return
         if kind.retryable and step.retries < self._retry.max_retries:
             delay = backoff_delay(step.retries, self._retry, error.retry_after)
             if delay is not None and delay < self.deadline_at - time.monotonic():
                 self._pending = _Step(step.provider, endpoint, delay, 0.0, step.retries + 1)
-                logger.debug("cortex_client: retrying %s in %.2fs after %s", endpoint.label, delay, kind.value)
+                logger.debug("retrying %s in %.2fs after %s", endpoint.label, delay, kind.value)
                 return
         if kind is ErrorKind.RATE_LIMIT and error.retry_after:
             endpoint.breaker.trip(error.retry_after, "rate limited")
@@ -175,7 +186,7 @@ class _Walk:
             endpoint.breaker.record_failure(kind.value, open_now=kind is ErrorKind.CONNECT)
         # Every cross-endpoint or cross-provider move is logged: a fallback must never be silent.
         logger.warning(
-            "cortex_client: %s @ %s failed (%s); trying the next target",
+            "%s @ %s failed (%s); trying the next target",
             step.provider.kind.value,
             endpoint.label,
             error,
@@ -207,59 +218,29 @@ class _Walk:
             )
         )
 
-    def exhausted(self) -> AllProvidersFailed:
+    def exhausted(self, hints: list[str] | None = None) -> AllProvidersFailed:
         why = "request deadline exceeded" if self.deadline_hit else "all providers failed"
-        error = AllProvidersFailed(f"{why} after {self.upstream_calls} upstream call(s)", self.attempts)
+        error = AllProvidersFailed(f"{why} after {self.upstream_calls} upstream call(s)", self.attempts, hints or ())
         # The last provider's own error is the cause (as `raise ... from` would make it).
         error.__cause__, error.__suppress_context__ = self.last_error, True
         return error
 
 
-_ROLES = frozenset({"system", "developer", "user", "assistant", "tool"})
-
-
-def checked_messages(messages: list[Message]) -> list[Message]:
-    """The caller's conversation, checked before anything is sent (a mistake here would fail at every provider and
-    must not count against any), with tool results given as objects turned into JSON text."""
-    if not isinstance(messages, list) or not messages:
-        raise ConfigError("messages must be a non-empty list of message dicts")
-    out: list[Message] = []
-    for index, given in enumerate(messages):
-        where = f"messages[{index}]"
-        message = given
-        if not isinstance(message, dict):
-            raise ConfigError(f"{where} is a {type(message).__name__}, not a dict with role and content")
-        role = message.get("role")
-        if role not in _ROLES:
-            raise ConfigError(f"{where} has role {role!r}; expected one of {sorted(_ROLES)}")
-        content = message.get("content")
-        if role == "tool" and isinstance(content, (dict, list)) and not _is_content_parts(content):
-            try:
-                message = {**message, "content": json.dumps(content)}  # a tool's result object, as JSON text
-            except (TypeError, ValueError) as exc:
-                raise ConfigError(f"{where}: the tool result cannot be sent as JSON ({exc})") from None
-        elif content is not None and not isinstance(content, str) and not _is_content_parts(content):
-            raise ConfigError(f"{where}: content must be text or a list of content parts, not {type(content).__name__}")
-        for call in message.get("tool_calls") or ():
-            function = call.get("function") if isinstance(call, dict) else None
-            if not isinstance(function, dict) or not isinstance(function.get("name"), str):
-                raise ConfigError(f"{where}: a tool call needs function.name")
-            arguments = function.get("arguments")
-            if isinstance(arguments, str) and arguments.strip():
-                try:
-                    parsed = json.loads(arguments)
-                except ValueError:
-                    parsed = None
-                if not isinstance(parsed, dict):
-                    raise ConfigError(f"{where}: arguments of tool call {call.get('id')!r} are not a JSON object")
-            elif arguments is not None and not isinstance(arguments, (str, dict)):
-                raise ConfigError(f"{where}: arguments of tool call {call.get('id')!r} must be JSON text or a dict")
-        out.append(message)
-    return out
-
-
-def _is_content_parts(content: object) -> bool:
-    return isinstance(content, list) and all(isinstance(part, dict) and "type" in part for part in content)
+def _default_max_tokens(given: int | Mapping[LLMProvider, int] | None) -> dict[LLMProvider, int]:
+    if given is None:
+        return dict(_defaults.DEFAULT_MAX_TOKENS)
+    if isinstance(given, Mapping):
+        chosen = {**_defaults.DEFAULT_MAX_TOKENS}
+        for provider, value in given.items():
+            if not isinstance(provider, LLMProvider):
+                raise ConfigError(f"default_max_tokens keys must be LLMProviders, got {provider!r}")
+            chosen[provider] = value
+    else:
+        chosen = dict.fromkeys(_defaults.DEFAULT_MAX_TOKENS, given)
+    for provider, value in chosen.items():
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ConfigError(f"default_max_tokens for {provider.value} must be a positive whole number, got {value!r}")
+    return chosen
 
 
 def _bounded(items: Iterator[StreamItem], at: float) -> Iterator[StreamItem]:
@@ -337,6 +318,7 @@ class LLMRouter:
         models: Mapping[LLMProvider, str] | None = None,
         prices: Mapping[str, tuple[float, float]] | None = None,
         max_connections: int | None = None,
+        default_max_tokens: int | Mapping[LLMProvider, int] | None = None,
     ) -> None:
         arguments = {
             "ANTHROPIC_API_KEY": claude_api_key,
@@ -351,6 +333,17 @@ class LLMRouter:
             "KIMI_BASE_URL": kimi_base_url,
             "OPENAI_BASE_URL": openai_base_url,
         }
+        # Value objects given as something else (a dict of their fields, say) would fail at the first request with
+        # an AttributeError; say which argument is wrong instead.
+        for name, value, cls in (
+            ("settings", settings, Settings),
+            ("timeouts", timeouts, Timeouts),
+            ("retry", retry, RetryPolicy),
+            ("breaker", breaker, BreakerPolicy),
+        ):
+            check_instance(name, value, cls)
+        if max_connections is not None:
+            check_count("LLMRouter", "max_connections", max_connections, minimum=1)
         self.settings = (settings or Settings.load()).merged(arguments)
         s = self.settings
         if isinstance(default_provider, str):
@@ -370,6 +363,8 @@ class LLMRouter:
         self.prices: Mapping[str, tuple[float, float]] = {**_defaults.PRICES, **(prices or {})}
         chosen = {**_defaults.DEFAULT_MODELS, **(models or {}), **s.models}
         self.models: Mapping[LLMProvider, str] = chosen
+        # The output bound of a request that gives no max_tokens, per provider (one number: every provider's).
+        self.default_max_tokens: Mapping[LLMProvider, int] = _default_max_tokens(default_max_tokens)
         # Configuration this router does not use, said once (logging) and kept for `cortex-llm doctor`.
         self.warnings: list[str] = list(s.warnings)
         if self.local_only and self.default_provider not in (None, LLMProvider.OLLAMA):
@@ -381,7 +376,7 @@ class LLMRouter:
             )
             self.default_provider = LLMProvider.OLLAMA
         for warning in self.warnings:
-            logger.warning("cortex_client: %s", warning)
+            logger.warning("%s", warning)
         if self.local_only:
             for url in s.ollama_base_urls:
                 host = (urlsplit(url).hostname or "").lower()
@@ -411,6 +406,7 @@ class LLMRouter:
                 timeouts=self.timeouts,
                 breaker=self.breaker,
                 max_connections=max_connections or _defaults.MAX_CONNECTIONS,
+                default_max_tokens=self.default_max_tokens[spec.kind],
             )
 
         self._chains: dict[tuple[TaskType, LLMProvider | None], tuple[Provider, ...]] = {}
@@ -418,6 +414,7 @@ class LLMRouter:
         self._stats = self._empty_stats()
         self._warned_prices: set[str] = set()
         self._max_concurrent = 10
+        self._closed = False
 
     @property
     def ollama(self) -> OllamaProvider:
@@ -442,7 +439,7 @@ class LLMRouter:
     def route_task(self, task_type: TaskType, force_provider: LLMProvider | str | None = None) -> RoutingDecision:
         """Where a request of this type goes first, and why; `chain` is the whole fallback order. The reasoning
         and confidence read as the original router's where the situation is the same."""
-        chain = self._chain(task_type, force_provider)
+        chain = self._chain(checked_task_type(task_type), force_provider)
         first = chain[0].kind
         route = f"{task_type.value} → {first.value}"
         if force_provider:
@@ -466,6 +463,10 @@ class LLMRouter:
     def _chain(self, task_type: TaskType, force_provider: LLMProvider | str | None) -> tuple[Provider, ...]:
         if isinstance(force_provider, str) and not isinstance(force_provider, LLMProvider):
             force_provider = parse_provider(force_provider, "force_provider")  # "ollama", "kimi", ...
+        elif force_provider is not None and not isinstance(force_provider, LLMProvider):
+            raise ConfigError(
+                f"force_provider must be an LLMProvider or its name, not a {type(force_provider).__name__}"
+            )
         key = (task_type, force_provider)
         chain = self._chains.get(key)
         if chain is None:
@@ -477,7 +478,8 @@ class LLMRouter:
             if self.local_only and force_provider.is_cloud:
                 raise LocalOnlyViolation(f"{force_provider.value} is a cloud provider; local-only mode is on")
             if force_provider not in self.providers:
-                raise ConfigError(f"{force_provider.value} is not configured (no API key)")
+                key = SPECS[force_provider].key_env
+                raise ConfigError(f"{force_provider.value} is not configured (no API key): set {key}")
             return (self.providers[force_provider],)
         if self.local_only:
             return (self.providers[LLMProvider.OLLAMA],)
@@ -500,15 +502,26 @@ class LLMRouter:
         force_provider: LLMProvider | str | None,
         *,
         temperature: float,
-        max_tokens: int,
+        max_tokens: int | None,
         tools: list[Tool] | None,
         tool_choice: ToolChoice,
     ) -> tuple[ChatRequest, _Walk]:
+        if self._closed:
+            # A closed router would quietly build new HTTP clients (and leak them): say so instead.
+            raise ConfigError(
+                "this LLMRouter is closed (close(), aclose() or the end of its with block); make a new one"
+            )
+        # Every argument is checked before the chain is walked: a caller's mistake is a ConfigError, never a call.
         messages = checked_messages(messages)
-        if max_tokens < 1:
-            raise ConfigError(f"max_tokens must be positive, got {max_tokens}")
-        chain = self._chain(task_type, force_provider)
-        request = ChatRequest(messages, temperature, max_tokens, tools, tool_choice)
+        tools = checked_tools(tools)
+        request = ChatRequest(
+            messages,
+            checked_temperature(temperature),
+            checked_max_tokens(max_tokens),
+            tools,
+            checked_tool_choice(tool_choice, tools),
+        )
+        chain = self._chain(checked_task_type(task_type), force_provider)
         return request, _Walk(chain, self.retry, self.breaker, self.timeouts.deadline)
 
     def complete(  # noqa: PLR0917 - the original API is positional
@@ -517,7 +530,7 @@ class LLMRouter:
         task_type: TaskType = TaskType.USER_CHAT,
         force_provider: LLMProvider | str | None = None,
         temperature: float = 0.7,
-        max_tokens: int = 4096,
+        max_tokens: int | None = None,
         tools: list[Tool] | None = None,
         tool_choice: ToolChoice = None,
     ) -> LLMResponse:
@@ -545,7 +558,7 @@ class LLMRouter:
                 raise
             walk.succeeded(step)
             return self._finish(response, walk, began)
-        raise walk.exhausted()
+        raise walk.exhausted(self._hints(walk.attempts))
 
     async def acomplete(  # noqa: PLR0917 - the original API is positional
         self,
@@ -553,7 +566,7 @@ class LLMRouter:
         task_type: TaskType = TaskType.USER_CHAT,
         force_provider: LLMProvider | str | None = None,
         temperature: float = 0.7,
-        max_tokens: int = 4096,
+        max_tokens: int | None = None,
         tools: list[Tool] | None = None,
         tool_choice: ToolChoice = None,
     ) -> LLMResponse:
@@ -588,7 +601,7 @@ class LLMRouter:
                 raise
             walk.succeeded(step)
             return self._finish(response, walk, began)
-        raise walk.exhausted()
+        raise walk.exhausted(self._hints(walk.attempts))
 
     def stream(  # noqa: PLR0917 - the original API is positional
         self,
@@ -596,7 +609,7 @@ class LLMRouter:
         task_type: TaskType = TaskType.USER_CHAT,
         force_provider: LLMProvider | str | None = None,
         temperature: float = 0.7,
-        max_tokens: int = 4096,
+        max_tokens: int | None = None,
         tools: list[Tool] | None = None,
         tool_choice: ToolChoice = None,
     ) -> Iterator[StreamChunk]:
@@ -635,7 +648,7 @@ class LLMRouter:
             walk.succeeded(step)
             yield StreamChunk(response=self._finish(response, walk, began))
             return
-        raise walk.exhausted()
+        raise walk.exhausted(self._hints(walk.attempts))
 
     async def astream(  # noqa: PLR0917 - the original API is positional
         self,
@@ -643,7 +656,7 @@ class LLMRouter:
         task_type: TaskType = TaskType.USER_CHAT,
         force_provider: LLMProvider | str | None = None,
         temperature: float = 0.7,
-        max_tokens: int = 4096,
+        max_tokens: int | None = None,
         tools: list[Tool] | None = None,
         tool_choice: ToolChoice = None,
     ) -> AsyncIterator[StreamChunk]:
@@ -684,7 +697,7 @@ class LLMRouter:
             walk.succeeded(step)
             yield StreamChunk(response=self._finish(response, walk, began))
             return
-        raise walk.exhausted()
+        raise walk.exhausted(self._hints(walk.attempts))
 
     async def complete_batch(
         self, requests: list[dict[str, Any]], max_concurrent: int | None = None, *, raise_errors: bool = False
@@ -742,7 +755,7 @@ class LLMRouter:
         response.attempts = walk.attempts
         response.cost_usd = self._cost(response)
         if len(walk.attempts) > 1:
-            logger.info("cortex_client: served by %s after %d attempt(s)", response.provider.value, len(walk.attempts))
+            logger.info("served by %s after %d attempt(s)", response.provider.value, len(walk.attempts))
         if self.track_costs:
             with self._stats_lock:
                 self._stats["total_requests"] += 1
@@ -754,6 +767,30 @@ class LLMRouter:
                 entry["output_tokens"] += response.output_tokens
                 entry["cost_usd"] += response.cost_usd
         return response
+
+    def _hints(self, attempts: list[Attempt]) -> list[str]:
+        """What the caller can do about the failures in `attempts`: an error should say what to do, not only what
+        happened."""
+        hints: list[str] = []
+        seen = {(a.provider, a.outcome) for a in attempts}
+        ollama = LLMProvider.OLLAMA
+        if (ollama, "connect") in seen or any(
+            a.provider is ollama and a.outcome.startswith("skipped: circuit open (connect") for a in attempts
+        ):
+            urls = ", ".join(e.label for e in self.ollama.pool.endpoints)
+            hints.append(
+                f"start Ollama (systemctl start ollama, or: ollama serve), or set OLLAMA_BASE_URL to where it "
+                f"listens (now {urls})"
+            )
+        if (ollama, "not_found") in seen:
+            hints.append(
+                f"pull the model: cortex-llm models pull {self.ollama.model} (or set OLLAMA_MODEL to one it has)"
+            )
+        for provider in dict.fromkeys(a.provider for a in attempts if a.outcome == "auth"):
+            hints.append(f"{provider.value} rejected its API key: check {SPECS[provider].key_env}")
+        if attempts:
+            hints.append("cortex-llm doctor checks the whole setup")
+        return hints
 
     def _failed(self, walk: _Walk, step: _Step, error: ProviderError, *, output_started: bool = False) -> None:
         if self.track_costs and error.kind is not ErrorKind.DEADLINE:  # the caller's time ran out, not the provider
@@ -768,7 +805,7 @@ class LLMRouter:
         if price is None:
             if response.model not in self._warned_prices:
                 self._warned_prices.add(response.model)
-                logger.warning("cortex_client: no price for model %r; its cost is counted as 0", response.model)
+                logger.warning("no price for model %r; its cost is counted as 0", response.model)
             return 0.0
         return (response.input_tokens * price[0] + response.output_tokens * price[1]) / 1_000_000
 
@@ -810,10 +847,14 @@ class LLMRouter:
 
     # --- lifecycle ---------------------------------------------------------------------------------------
     def close(self) -> None:
+        """Close the HTTP clients; a request made after this raises ConfigError."""
+        self._closed = True
         for provider in self.providers.values():
             provider.close()
 
     async def aclose(self) -> None:
+        """Close this event loop's HTTP clients; a request made after this raises ConfigError."""
+        self._closed = True
         for provider in self.providers.values():
             await provider.aclose()
 

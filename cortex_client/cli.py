@@ -8,6 +8,7 @@ configured API keys, so no secret reaches the terminal or a log, even when a ser
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import sys
 from collections.abc import Callable, Iterable
@@ -15,10 +16,10 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from . import __version__
-from ._config import SECRET_KEYS, Settings
+from ._config import PROVIDER_CHOICES, SECRET_KEYS, Settings, redact_url
 from ._errors import CortexLLMError, ErrorKind, ProviderError
 from ._pool import Endpoint
-from ._registry import CLOUD
+from ._registry import CLOUD, lookup_provider
 from ._router import LLMRouter
 from ._types import LLMProvider, TaskType
 from .providers._base import redact
@@ -26,6 +27,7 @@ from .providers._sdk import SDKProvider
 from .providers.ollama import is_cloud_model
 
 _PROBE_TIMEOUT = 5.0
+_START_OLLAMA = "is Ollama running? systemctl start ollama (or: ollama serve); else set OLLAMA_BASE_URL to its URL"
 _BAR_WIDTH = 30
 
 
@@ -75,9 +77,10 @@ class _Report:
         self.problems = 0
 
     def row(self, status: str, provider: str, text: str) -> None:
+        """One finding, on one line: role cortex_env shows doctor's output line by line."""
         if status == "FAIL":
             self.problems += 1
-        self.out.line(f"  {status:<5} {provider:<8} {text}")
+        self.out.line(f"  {status:<5} {provider:<8} {' '.join(text.split())}")
 
 
 def _probe_cloud(provider: SDKProvider, endpoint: Endpoint) -> tuple[str, str]:
@@ -101,27 +104,39 @@ def _doctor_ollama(router: LLMRouter, report: _Report, required: bool) -> None:
         try:
             native = ollama.dialect(endpoint) == "native"
             server = f"version {ollama.version(endpoint) or 'unknown'}" if native else "an OpenAI-compatible server"
-            names = {_model_key(str(m.get("name", ""))) for m in ollama.list_models(endpoint)}
+            served = [str(m.get("name", "")) for m in ollama.list_models(endpoint)]
         except CortexLLMError as exc:
-            report.row(failed, "ollama", f"{endpoint.label} unreachable: {exc}")
+            report.row(failed, "ollama", f"{endpoint.label} unreachable: {exc} ({_START_OLLAMA})")
             continue
+        names = {_model_key(name) for name in served}
         report.row("ok", "ollama", f"{endpoint.label} {server}, {len(names)} model(s)")
         if wanted in names:
             report.row("ok", "ollama", f"model {wanted} present")
-        else:
+        elif native:
             report.row(failed, "ollama", f"model {wanted} not pulled (run: cortex-llm models pull {ollama.model})")
+        else:  # `models pull` speaks Ollama's /api/pull, which this server does not have
+            report.row(
+                failed,
+                "ollama",
+                f"model {ollama.model} not served by {endpoint.label}, which is not an Ollama: load it in that server, "
+                f"or set OLLAMA_MODEL to one it serves ({', '.join(served) or 'none'})",
+            )
 
 
 def _cmd_doctor(args: argparse.Namespace, settings: Settings, out: _Out) -> int:
+    """Every finding at once (the settings were loaded leniently): each bad value, unreadable file and warning is
+    a row naming where it came from, and the checks of the servers still run with the values that could be used."""
     report = _Report(out)
-    out.line("config (highest precedence first: environment, ./.env, ~/.cortex/.env, /etc/cortex/.env)")
+    out.line(f"config (highest precedence first: environment, {', '.join(settings.files)})")
     if not settings.sources:
         out.line("  no configuration found: using defaults")
     for key, source in settings.sources.items():
-        value = "<set>" if key in SECRET_KEYS else settings.raw[key]
+        value = "<set>" if key in SECRET_KEYS else redact_url(settings.raw[key])
         out.line(f"  {key}={value}  (from {source})")
     for note in settings.unreadable:
         report.row("FAIL", "config", note)
+    for problem in settings.problems:
+        report.row("FAIL", "config", problem)
     try:
         router = LLMRouter(settings=settings)
     except CortexLLMError as exc:
@@ -169,7 +184,7 @@ def _cmd_ask(args: argparse.Namespace, settings: Settings, out: _Out) -> int:
     if not prompt:
         out.error("the prompt is empty")
         return 2
-    force = LLMProvider(args.provider) if args.provider else None
+    force: LLMProvider | None = args.provider
     messages = [{"role": "system", "content": args.system}] if args.system else []
     messages.append({"role": "user", "content": prompt})
     with LLMRouter(settings=settings) as router:
@@ -272,6 +287,9 @@ def _cmd_models_pull(args: argparse.Namespace, settings: Settings, out: _Out) ->
         for endpoint in ollama.pool.endpoints:
             if len(ollama.pool.endpoints) > 1:
                 out.line(f"{endpoint.label}:")
+            if ollama.dialect(endpoint) != "native":
+                out.error(f"{endpoint.label} is not an Ollama (no /api/pull): load {args.name} in that server itself")
+                return 1
             progress = _Progress(out, sys.stdout.isatty())
             try:
                 for event in ollama.pull(args.name, endpoint):
@@ -320,11 +338,16 @@ def _parser() -> argparse.ArgumentParser:
     ask = sub.add_parser("ask", help="ask one question; the answer is streamed")
     ask.add_argument("prompt", nargs="+", help="the prompt; '-' reads it from stdin")
     ask.add_argument(
-        "--provider", choices=[p.value for p in LLMProvider], help="use exactly this provider, no fallback"
+        "--provider",
+        type=_provider,
+        metavar="P",
+        help=f"use exactly this provider, no fallback: {PROVIDER_CHOICES} (or an alias: kimi, anthropic, ...)",
     )
     ask.add_argument("--system", help="system prompt")
     ask.add_argument("--task", default="user_chat", choices=[t.value for t in TaskType], help="task type for routing")
-    ask.add_argument("--max-tokens", type=int, default=4096)
+    ask.add_argument(
+        "--max-tokens", type=int, default=None, help="bound of the answer (default: the provider's, 1024 for Ollama)"
+    )
     ask.add_argument("--temperature", type=float, default=0.7)
     ask.set_defaults(func=_cmd_ask)
 
@@ -348,6 +371,14 @@ def _parser() -> argparse.ArgumentParser:
     )
     setup.set_defaults(func=_cmd_setup)
     return parser
+
+
+def _provider(name: str) -> LLMProvider:
+    """--provider takes what force_provider= takes: a provider's value or one of its aliases."""
+    provider = lookup_provider(name)
+    if provider is None:
+        raise argparse.ArgumentTypeError(f"{name!r} is none of {PROVIDER_CHOICES} (nor an alias of one)")
+    return provider
 
 
 def _command_index(argv: list[str]) -> int | None:
@@ -383,7 +414,8 @@ def main(argv: list[str] | None = None) -> int:
     args.setup_args = setup_args
     out = _Out()
     try:
-        settings = Settings.load(etc_dir=args.etc_dir)
+        # doctor reports bad values (all of them) rather than stopping at the first
+        settings = Settings.load(etc_dir=args.etc_dir, lenient=args.func is _cmd_doctor)
         out.secrets = settings.secrets()
         command: Command = args.func
         return command(args, settings, out)
@@ -392,6 +424,11 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # The reader left (`cortex-llm ask ... | head`): stop quietly, with the status a SIGPIPE gives (128 + 13).
+        # Python flushes stdout once more at exit; point it at /dev/null so that does not fail again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ from __future__ import annotations
 import abc
 import functools
 import importlib
+import re
 import threading
 import weakref
 from collections.abc import AsyncIterator, Callable, Hashable, Iterator
@@ -12,10 +13,10 @@ from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from .. import _defaults
-from .._config import BreakerPolicy, Timeouts, url_secrets
+from .._config import BreakerPolicy, Timeouts, refuse_userinfo, url_secrets
 from .._errors import ErrorKind, ProviderError
 from .._pool import Endpoint, EndpointPool
-from .._types import LLMProvider, LLMResponse, Message, Tool
+from .._types import LLMProvider, LLMResponse, Message, Tool, ToolCall
 
 ToolChoice = str | dict[str, Any] | None
 T = TypeVar("T")
@@ -78,7 +79,7 @@ class PerLoop(Generic[T]):
 class ChatRequest:
     messages: list[Message]
     temperature: float
-    max_tokens: int
+    max_tokens: int | None  # None: the provider's default bound
     tools: list[Tool] | None = None
     tool_choice: ToolChoice = None
 
@@ -100,9 +101,13 @@ class Provider(abc.ABC):
         timeouts: Timeouts,
         breaker: BreakerPolicy,
         max_connections: int = _defaults.MAX_CONNECTIONS,
+        default_max_tokens: int | None = None,
     ) -> None:
         self.model = model
+        self.default_max_tokens = default_max_tokens or _defaults.DEFAULT_MAX_TOKENS[self.kind]
         self.max_connections = max_connections
+        for url in base_urls:  # Settings refuses them already; a hand-made Settings must not get past either
+            refuse_userinfo(url, f"the {self.kind.value} base URL")
         self.pool = EndpointPool(base_urls, breaker)
         self.timeouts = timeouts
         self._secrets: tuple[str, ...] = url_secrets(base_urls)
@@ -112,6 +117,10 @@ class Provider(abc.ABC):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(model={self.model!r}, endpoints={list(self.pool.endpoints)!r})"
+
+    def max_tokens(self, request: ChatRequest) -> int:
+        """The request's output bound, else this provider's default one."""
+        return request.max_tokens or self.default_max_tokens
 
     @abc.abstractmethod
     def complete(self, request: ChatRequest, endpoint: Endpoint, budget: float) -> LLMResponse: ...
@@ -211,6 +220,30 @@ def redact(text: str, secrets: tuple[str, ...]) -> str:
     return text
 
 
+# Where a server's message stops and its debugging aid begins: llama.cpp's Python server appends the Python
+# traceback location (`File "/srv/.../app.py", line 376, in ...`) to the message of its 500s.
+_TRACEBACK = re.compile(r'\n\s*(?:Traceback \(most recent call last\)|File "[^"]*", line \d+)')
+MESSAGE_LIMIT = 300
+
+
+def server_message(body: Any) -> str:
+    """A server's error body reduced to its message (OpenAI's `{"error": {"message": ...}}`, Anthropic's
+    `{"type": "error", "error": {...}}`, Ollama's `{"error": "..."}`, FastAPI's `{"detail": ...}`, or plain text),
+    without a traceback, on one line and at most MESSAGE_LIMIT characters; "" when there is none."""
+    if isinstance(body, dict):
+        for key in ("error", "message", "detail", "msg"):
+            found = server_message(body.get(key))
+            if found:
+                return found
+        return ""
+    if isinstance(body, list):  # FastAPI's validation details: the first says enough
+        return server_message(body[0]) if body else ""
+    if not isinstance(body, str):
+        return ""
+    text = " ".join(_TRACEBACK.split(body, maxsplit=1)[0].split())
+    return text if len(text) <= MESSAGE_LIMIT else text[: MESSAGE_LIMIT - 3] + "..."
+
+
 def transport_error_kind(exc: BaseException) -> ErrorKind | None:
     """Classify an httpx/httpx2 transport error (by class name: the SDKs bundle their own httpx fork).
     Walks the cause chain because SDKs wrap the transport error."""
@@ -245,6 +278,32 @@ def text_of(content: Any) -> str:
 def estimate_tokens(messages: list[Message]) -> int:
     """A rough prompt size (about 4 characters per token) for servers that report no usage."""
     return sum(len(text_of(m.get("content"))) for m in messages) // 4
+
+
+class ToolCallDeltas:
+    """Tool calls assembled from OpenAI-style stream deltas, as that format defines them: fragments with the same
+    `index` belong to one call; its `id`, `type` and function `name` come once (a server that repeats them in every
+    delta, as llama.cpp's does, must not make `install_packageinstall_package`), its `arguments` arrive in pieces
+    that are concatenated."""
+
+    def __init__(self) -> None:
+        self._calls: dict[int, dict[str, str]] = {}
+
+    def add(self, index: int, call_id: str | None, name: str | None, arguments: str | None) -> None:
+        slot = self._calls.setdefault(index, {"id": "", "name": "", "arguments": ""})
+        if call_id and not slot["id"]:
+            slot["id"] = call_id
+        if name and name != slot["name"]:
+            # A name repeated identically is the same name again; anything else continues it (servers that split a
+            # name across deltas, which the format allows though OpenAI itself sends it whole).
+            slot["name"] += name
+        slot["arguments"] += arguments or ""
+
+    def calls(self, empty_arguments: str = "") -> list[ToolCall]:
+        return [
+            ToolCall(c["id"] or f"call_{i}", c["name"], c["arguments"] or empty_arguments)
+            for i, c in sorted(self._calls.items())
+        ]
 
 
 @functools.cache

@@ -17,7 +17,7 @@ from .._http import bound_client
 from .._pool import Endpoint, EndpointPool
 from .._retry import kind_for_status, parse_retry_after
 from .._types import LLMResponse
-from ._base import MALFORMED, ChatRequest, Provider, StreamItem, transport_error_kind
+from ._base import MALFORMED, ChatRequest, Provider, StreamItem, server_message, transport_error_kind
 
 
 def sdk_http_client(sdk: Any, asynchronous: bool) -> Any:
@@ -82,14 +82,21 @@ class SDKProvider(Provider):
         status = getattr(exc, "status_code", None)
         if isinstance(status, int) and status != 200 and (self.status_errors_in_stream or not in_stream):
             headers = getattr(getattr(exc, "response", None), "headers", None)
+            # The SDKs' text is "Error code: 500 - {the whole body as a dict}"; the body's message is what matters.
+            detail = server_message(getattr(exc, "body", None)) or server_message(str(exc))
             return self.error(
-                str(exc), kind_for_status(status), endpoint, status=status, retry_after=parse_retry_after(headers)
+                f"HTTP {status}: {detail}",
+                kind_for_status(status),
+                endpoint,
+                status=status,
+                retry_after=parse_retry_after(headers),
             )
         kind = transport_error_kind(exc)
         if kind is ErrorKind.DEADLINE:
             return self.error("request deadline exceeded", kind, endpoint)
         if in_stream:
-            return self.error(f"stream failed: {type(exc).__name__}: {exc}", ErrorKind.STREAM, endpoint)
+            detail = server_message(getattr(exc, "body", None)) or server_message(str(exc))
+            return self.error(f"stream failed: {type(exc).__name__}: {detail}", ErrorKind.STREAM, endpoint)
         if kind is None and (status == 200 or isinstance(exc, ValueError) or "Validation" in type(exc).__name__):
             # A 200 the SDK could not read as an answer (HTML from a proxy, truncated JSON).
             return self.malformed(f"{type(exc).__name__}: {exc}", endpoint)

@@ -138,7 +138,7 @@ class AnthropicProvider(SDKProvider):
         params: dict[str, Any] = {
             "model": self.model,
             "messages": messages,
-            "max_tokens": request.max_tokens,
+            "max_tokens": self.max_tokens(request),
         }
         if self._takes_temperature:
             params["temperature"] = min(max(request.temperature, 0.0), 1.0)  # Claude's range is [0, 1]

@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import re
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from .._errors import ErrorKind, LocalOnlyViolation, ProviderError
@@ -24,7 +24,17 @@ from .._http import bound_client
 from .._pool import Endpoint
 from .._retry import kind_for_status, parse_retry_after
 from .._types import LLMProvider, LLMResponse, Message, Tool, ToolCall
-from ._base import MALFORMED, ChatRequest, Provider, StreamItem, text_of, transport_error_kind
+from ._base import (
+    MALFORMED,
+    ChatRequest,
+    Provider,
+    StreamItem,
+    ToolCallDeltas,
+    estimate_tokens,
+    server_message,
+    text_of,
+    transport_error_kind,
+)
 
 if TYPE_CHECKING:
     import httpx
@@ -158,7 +168,7 @@ class OllamaProvider(Provider):
         self, request: ChatRequest, endpoint: Endpoint, dialect: str, stream: bool
     ) -> tuple[str, dict[str, Any]]:
         if dialect == "openai":
-            return _openai_url(endpoint.url), _openai_body(self.model, request, stream)
+            return _openai_url(endpoint.url), _openai_body(self.model, request, self.max_tokens(request), stream)
         return endpoint.url + "/api/chat", self._body(request, stream)
 
     def _make_client(self, asynchronous: bool, endpoint: Endpoint) -> httpx.Client | httpx.AsyncClient:
@@ -198,7 +208,7 @@ class OllamaProvider(Provider):
             "model": self.model,
             "messages": to_native_messages(request.messages),
             "stream": stream,
-            "options": {"temperature": request.temperature, "num_predict": request.max_tokens},
+            "options": {"temperature": request.temperature, "num_predict": self.max_tokens(request)},
         }
         tools = _native_tools(request)
         if tools:
@@ -208,9 +218,9 @@ class OllamaProvider(Provider):
     # --- errors ----------------------------------------------------------------------------------------
     def _status_error(self, response: httpx.Response, endpoint: Endpoint) -> ProviderError:
         try:
-            detail = str(json.loads(response.content).get("error", ""))
-        except (ValueError, AttributeError):
-            detail = response.text[:200]
+            detail = server_message(json.loads(response.content))
+        except ValueError:
+            detail = server_message(response.text)
         return self.error(
             f"HTTP {response.status_code}: {detail or response.reason_phrase}",
             kind_for_status(response.status_code),
@@ -224,13 +234,17 @@ class OllamaProvider(Provider):
         return self.error(f"{type(exc).__name__}: {exc}", kind, endpoint)
 
     # --- results ----------------------------------------------------------------------------------------
-    def _response(self, data: dict[str, Any], content: str, calls: list[ToolCall]) -> LLMResponse:
+    def _response(
+        self, data: dict[str, Any], content: str, calls: list[ToolCall], request: ChatRequest, deltas: int | None = None
+    ) -> LLMResponse:
         if self.local_only and data.get("remote_host"):
             raise LocalOnlyViolation(
                 f"Ollama served {self.model!r} from {data['remote_host']}; refused in local-only mode"
             )
-        prompt = int(data.get("prompt_eval_count") or 0)
-        completion = int(data.get("eval_count") or 0)
+        # Ollama's final object carries the counts; it leaves prompt_eval_count out when the prompt was cached.
+        estimated = data.get("prompt_eval_count") is None or data.get("eval_count") is None
+        prompt = _count(data, "prompt_eval_count", lambda: estimate_tokens(request.messages))
+        completion = _count(data, "eval_count", lambda: _output_estimate(content, calls, deltas))
         eval_ns = int(data.get("eval_duration") or 0)
         finish = data.get("done_reason") or "stop"
         if calls and finish == "stop":
@@ -248,6 +262,7 @@ class OllamaProvider(Provider):
             tool_calls=calls,
             finish_reason=finish,
             tokens_per_second=completion / eval_ns * 1e9 if eval_ns > 0 else None,
+            usage_estimated=estimated,
         )
 
     def _parse_line(self, line: str, endpoint: Endpoint) -> dict[str, Any] | None:
@@ -260,7 +275,7 @@ class OllamaProvider(Provider):
         if not isinstance(data, dict):
             raise self.error(f"invalid stream line {line[:80]!r}", ErrorKind.STREAM, endpoint)
         if data.get("error"):
-            raise self.error(f"error in stream: {data['error']}", ErrorKind.STREAM, endpoint)
+            raise self.error(f"error in stream: {server_message(data)}", ErrorKind.STREAM, endpoint)
         return data
 
     # --- calls ------------------------------------------------------------------------------------------
@@ -270,7 +285,7 @@ class OllamaProvider(Provider):
         if dialect == "native" and self._not_ollama(response, endpoint, budget):
             dialect = "openai"
             response = self._post(request, endpoint, dialect, budget)
-        return self._complete_result(response, endpoint, dialect)
+        return self._complete_result(response, endpoint, dialect, request)
 
     async def acomplete(self, request: ChatRequest, endpoint: Endpoint, budget: float) -> LLMResponse:
         dialect = self._dialect(endpoint)
@@ -278,7 +293,7 @@ class OllamaProvider(Provider):
         if dialect == "native" and await self._anot_ollama(response, endpoint, budget):
             dialect = "openai"
             response = await self._apost(request, endpoint, dialect, budget)
-        return self._complete_result(response, endpoint, dialect)
+        return self._complete_result(response, endpoint, dialect, request)
 
     def _post(self, request: ChatRequest, endpoint: Endpoint, dialect: str, budget: float) -> httpx.Response:
         url, body = self._request(request, endpoint, dialect, False)
@@ -294,7 +309,9 @@ class OllamaProvider(Provider):
         except Exception as exc:
             raise self._transport_error(exc, endpoint) from exc
 
-    def _complete_result(self, response: httpx.Response, endpoint: Endpoint, dialect: str) -> LLMResponse:
+    def _complete_result(
+        self, response: httpx.Response, endpoint: Endpoint, dialect: str, request: ChatRequest
+    ) -> LLMResponse:
         if response.status_code != 200:
             raise self._status_error(response, endpoint)
         try:
@@ -304,26 +321,28 @@ class OllamaProvider(Provider):
         if not isinstance(data, dict):
             raise self.malformed(f"not a JSON object: {response.text[:80]!r}", endpoint)
         if data.get("error"):
-            raise self.malformed(f"error in answer: {data['error']}", endpoint)
+            raise self.malformed(f"error in answer: {server_message(data)}", endpoint)
         try:
             if dialect == "openai":
-                result = self._openai_response(data, endpoint)
+                result = self._openai_response(data, endpoint, request)
             else:
                 message = data.get("message")
                 if not isinstance(message, dict):
                     raise self.malformed("no message", endpoint)
-                result = self._response(data, str(message.get("content") or ""), _tool_calls(message))
+                result = self._response(data, str(message.get("content") or ""), _tool_calls(message), request)
         except MALFORMED as exc:
             raise self.malformed(f"{type(exc).__name__}: {exc}", endpoint) from None
         if dialect == "native":
             self._dialects.setdefault(endpoint.url, "native")  # it answered /api/chat: an Ollama
         return self.usable(result, endpoint)
 
-    def _accumulator(self, endpoint: Endpoint, dialect: str) -> _StreamAccumulator | _SSEAccumulator:
+    def _accumulator(
+        self, endpoint: Endpoint, dialect: str, request: ChatRequest
+    ) -> _StreamAccumulator | _SSEAccumulator:
         if dialect == "openai":
-            return _SSEAccumulator(self, endpoint)
+            return _SSEAccumulator(self, endpoint, request)
         self._dialects.setdefault(endpoint.url, "native")  # it answered /api/chat: an Ollama
-        return _StreamAccumulator(self, endpoint)
+        return _StreamAccumulator(self, endpoint, request)
 
     def stream(self, request: ChatRequest, endpoint: Endpoint, budget: float) -> Iterator[StreamItem]:
         dialect = self._dialect(endpoint)
@@ -337,7 +356,7 @@ class OllamaProvider(Provider):
                             dialect = "openai"
                             continue
                         raise self._status_error(r, endpoint)
-                    accumulator = self._accumulator(endpoint, dialect)
+                    accumulator = self._accumulator(endpoint, dialect, request)
                     for line in r.iter_lines():
                         yield from accumulator.feed(line)
                     yield self.usable(accumulator.finish(), endpoint)
@@ -362,7 +381,7 @@ class OllamaProvider(Provider):
                             dialect = "openai"
                             continue
                         raise self._status_error(r, endpoint)
-                    accumulator = self._accumulator(endpoint, dialect)
+                    accumulator = self._accumulator(endpoint, dialect, request)
                     async for line in r.aiter_lines():
                         for item in accumulator.feed(line):
                             yield item
@@ -376,7 +395,7 @@ class OllamaProvider(Provider):
                 raise self._transport_error(exc, endpoint) from exc
 
     # --- the OpenAI-compatible dialect -------------------------------------------------------------------
-    def _openai_response(self, data: dict[str, Any], endpoint: Endpoint) -> LLMResponse:
+    def _openai_response(self, data: dict[str, Any], endpoint: Endpoint, request: ChatRequest) -> LLMResponse:
         choices = data.get("choices")
         if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
             raise self.error("answer without choices", ErrorKind.SERVER, endpoint, status=200)
@@ -389,6 +408,7 @@ class OllamaProvider(Provider):
             finish=choices[0].get("finish_reason"),
             usage=usage if isinstance(usage, dict) else {},
             raw=data,
+            request=request,
         )
 
     def _openai_result(
@@ -400,9 +420,14 @@ class OllamaProvider(Provider):
         finish: str | None,
         usage: dict[str, Any],
         raw: dict[str, Any],
+        request: ChatRequest,
+        deltas: int | None = None,
     ) -> LLMResponse:
-        prompt = int(usage.get("prompt_tokens") or 0)
-        completion = int(usage.get("completion_tokens") or 0)
+        # Servers that send no usage (llama.cpp's Python server ignores stream_options.include_usage) get estimates,
+        # marked as such, rather than a free "0+0".
+        estimated = usage.get("completion_tokens") is None
+        prompt = _count(usage, "prompt_tokens", lambda: estimate_tokens(request.messages))
+        completion = _count(usage, "completion_tokens", lambda: _output_estimate(content, calls, deltas))
         return LLMResponse(
             content=content,
             provider=LLMProvider.OLLAMA,
@@ -415,7 +440,7 @@ class OllamaProvider(Provider):
             output_tokens=completion,
             tool_calls=calls,
             finish_reason=finish or ("tool_calls" if calls else "stop"),
-            usage_estimated=not usage,
+            usage_estimated=estimated,
         )
 
     # --- admin surface for the CLI (version, models, pull) ----------------------------------------------
@@ -480,9 +505,10 @@ class OllamaProvider(Provider):
 class _StreamAccumulator:
     """Collects an NDJSON chat stream: yields text deltas, builds the final response."""
 
-    def __init__(self, provider: OllamaProvider, endpoint: Endpoint) -> None:
+    def __init__(self, provider: OllamaProvider, endpoint: Endpoint, request: ChatRequest) -> None:
         self.provider = provider
         self.endpoint = endpoint
+        self.request = request
         self.parts: list[str] = []
         self.calls: list[ToolCall] = []
         self.final: dict[str, Any] | None = None
@@ -503,7 +529,19 @@ class _StreamAccumulator:
     def finish(self) -> LLMResponse:
         if self.final is None:
             raise self.provider.error("stream ended before done", ErrorKind.STREAM, self.endpoint)
-        return self.provider._response(self.final, "".join(self.parts), self.calls)
+        return self.provider._response(self.final, "".join(self.parts), self.calls, self.request, len(self.parts))
+
+
+def _count(counts: dict[str, Any], key: str, estimate: Callable[[], int]) -> int:
+    """The server's token count under `key`, else the estimate."""
+    value = counts.get(key)
+    return int(value) if value is not None else estimate()
+
+
+def _output_estimate(content: str, calls: list[ToolCall], deltas: int | None) -> int:
+    """Output tokens of an answer without usage: its stream deltas (servers send about one token each), else about
+    4 characters per token of its text and tool calls."""
+    return deltas or (len(content) + sum(len(c.name) + len(c.arguments) for c in calls) + 3) // 4
 
 
 def _openai_url(base: str) -> str:
@@ -511,12 +549,12 @@ def _openai_url(base: str) -> str:
     return (base if base.endswith("/v1") else base + "/v1") + "/chat/completions"
 
 
-def _openai_body(model: str, request: ChatRequest, stream: bool) -> dict[str, Any]:
+def _openai_body(model: str, request: ChatRequest, max_tokens: int, stream: bool) -> dict[str, Any]:
     body: dict[str, Any] = {
         "model": model,
         "messages": request.messages,
         "temperature": request.temperature,
-        "max_tokens": request.max_tokens,
+        "max_tokens": max_tokens,
         "stream": stream,
     }
     if stream:
@@ -548,11 +586,13 @@ def _openai_tool_calls(raw: Any) -> list[ToolCall]:
 class _SSEAccumulator:
     """Collects an OpenAI-style SSE chat stream (`data: {...}` lines, `data: [DONE]`)."""
 
-    def __init__(self, provider: OllamaProvider, endpoint: Endpoint) -> None:
+    def __init__(self, provider: OllamaProvider, endpoint: Endpoint, request: ChatRequest) -> None:
         self.provider = provider
         self.endpoint = endpoint
+        self.request = request
         self.parts: list[str] = []
-        self.calls: dict[int, dict[str, str]] = {}
+        self.deltas = 0  # servers send about one token per delta: the estimate when they send no usage
+        self.calls = ToolCallDeltas()
         self.model = provider.model
         self.finish_reason: str | None = None
         self.usage: dict[str, Any] = {}
@@ -576,12 +616,13 @@ class _SSEAccumulator:
                 continue
             self.finish_reason = choice.get("finish_reason") or self.finish_reason
             delta = choice.get("delta") or {}
+            if delta.get("content") or delta.get("tool_calls"):
+                self.deltas += 1
             for fragment in delta.get("tool_calls") or ():
-                slot = self.calls.setdefault(int(fragment.get("index", 0)), {"id": "", "name": "", "arguments": ""})
                 function = fragment.get("function") or {}
-                slot["id"] = fragment.get("id") or slot["id"]
-                slot["name"] += function.get("name") or ""
-                slot["arguments"] += function.get("arguments") or ""
+                self.calls.add(
+                    int(fragment.get("index") or 0), fragment.get("id"), function.get("name"), function.get("arguments")
+                )
             text = delta.get("content")
             if text:
                 self.parts.append(str(text))
@@ -590,9 +631,7 @@ class _SSEAccumulator:
     def finish(self) -> LLMResponse:
         if not self.done and self.finish_reason is None:
             raise self.provider.error("stream ended before a finish_reason", ErrorKind.STREAM, self.endpoint)
-        calls = [
-            ToolCall(c["id"] or f"call_{i}", c["name"], c["arguments"] or "{}") for i, c in sorted(self.calls.items())
-        ]
+        calls = self.calls.calls(empty_arguments="{}")
         return self.provider._openai_result(
             model=self.model,
             content="".join(self.parts),
@@ -600,4 +639,6 @@ class _SSEAccumulator:
             finish=self.finish_reason,
             usage=self.usage,
             raw={"model": self.model, "usage": self.usage, "finish_reason": self.finish_reason},
+            request=self.request,
+            deltas=self.deltas,
         )

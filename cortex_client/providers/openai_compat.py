@@ -14,7 +14,7 @@ from .. import _defaults
 from .._errors import ErrorKind
 from .._pool import Endpoint
 from .._types import LLMProvider, LLMResponse, ToolCall
-from ._base import ChatRequest, estimate_tokens, sdk_transport_errors
+from ._base import ChatRequest, ToolCallDeltas, estimate_tokens, sdk_transport_errors
 from ._sdk import SDKProvider, sdk_http_client
 
 OPENAI_HOSTS = ("api.openai.com",)
@@ -67,10 +67,11 @@ class OpenAIProvider(SDKProvider):
     def _params(self, request: ChatRequest, budget: float, stream: bool) -> dict[str, Any]:
         params: dict[str, Any] = {"model": self.model, "messages": request.messages}
         if self._reasoning_model():
-            params["max_completion_tokens"] = request.max_tokens  # and no temperature: only the default is allowed
+            # and no temperature: only the default is allowed
+            params["max_completion_tokens"] = self.max_tokens(request)
         else:
             params["temperature"] = self._temperature(request.temperature)
-            params["max_tokens"] = request.max_tokens
+            params["max_tokens"] = self.max_tokens(request)
         if request.tools:
             params["tools"] = request.tools
             if request.tool_choice is not None:
@@ -144,7 +145,8 @@ class _StreamState:
         self.endpoint = endpoint
         self.request = request
         self.parts: list[str] = []
-        self.calls: dict[int, dict[str, str]] = {}
+        self.calls = ToolCallDeltas()
+        self.deltas = 0  # text and tool-call deltas: about one token each, the estimate when no usage comes
         self.finish_reason: str | None = None
         self.model = provider.model
         self.usage: Any = None
@@ -162,13 +164,16 @@ class _StreamState:
             delta = choice.delta
             if delta is None:
                 continue
+            if delta.content or getattr(delta, "tool_calls", None):
+                self.deltas += 1
             for call in getattr(delta, "tool_calls", None) or ():
-                slot = self.calls.setdefault(call.index, {"id": "", "name": "", "arguments": ""})
-                if call.id:
-                    slot["id"] = call.id
-                if call.function is not None:
-                    slot["name"] += call.function.name or ""
-                    slot["arguments"] += call.function.arguments or ""
+                function = call.function
+                self.calls.add(
+                    call.index or 0,
+                    call.id,
+                    function.name if function is not None else None,
+                    function.arguments if function is not None else None,
+                )
             if delta.content:
                 self.parts.append(delta.content)
                 yield delta.content
@@ -181,9 +186,9 @@ class _StreamState:
         if self.usage is None:
             # Some OpenAI-compatible servers (llama.cpp, vLLM, gateways) ignore include_usage. Servers
             # send about one token per delta, so count deltas rather than report a free answer.
-            prompt, output = estimate_tokens(self.request.messages), len(self.parts)
-            logger.debug("cortex_client: %s sent no usage; token counts estimated", self.provider.kind.value)
-        calls = [ToolCall(c["id"] or f"call_{i}", c["name"], c["arguments"]) for i, c in sorted(self.calls.items())]
+            prompt, output = estimate_tokens(self.request.messages), self.deltas
+            logger.debug("%s sent no usage; token counts estimated", self.provider.kind.value)
+        calls = self.calls.calls()
         return LLMResponse(
             content="".join(self.parts),
             provider=self.provider.kind,

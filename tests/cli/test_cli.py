@@ -204,10 +204,49 @@ def test_doctor_shows_which_env_file_won(user: Home, ollama_ready: OllamaDouble)
     assert_no_secret(proc.stdout, proc.stderr)
 
 
-def test_doctor_bad_config_is_a_clear_error(user: Home) -> None:
+def test_doctor_bad_config_is_a_clear_row(user: Home) -> None:
     proc = user.run("doctor", env={"CORTEX_LOCAL_ONLY": "maybe"})
     assert proc.returncode == 1
-    assert "cortex-llm: error: CORTEX_LOCAL_ONLY (from environment) must be true or false" in proc.stderr
+    assert "  FAIL  config   CORTEX_LOCAL_ONLY (from environment) must be true or false" in proc.stdout
+    assert "local-only: yes" in proc.stdout  # a value nobody can read keeps the host local while it is fixed
+
+
+# --- issue 27, item 11: every problem at once, one row each, naming its file ---------------------------------------
+
+
+def test_doctor_reports_every_problem_at_once_naming_each_file(user: Home, ollama_empty: OllamaDouble) -> None:
+    etc_env = user.write_env(user.etc, CORTEX_LOCAL_ONLY="maybe", OLLAMA_MODEL="llama3.2")
+    home_env = user.write_env(user.home / ".cortex", OLLAMA_API="grpc")
+    cwd_env = user.write_env(user.cwd, ANTHROPIC_API_KEY=SECRETS["ANTHROPIC_API_KEY"], ANTHROPIC_BASE_URL="api.x")
+    proc = user.run("doctor", env={"OLLAMA_BASE_URL": f"{ollama_empty.url},ftp://mirror"})
+    assert proc.returncode == 1
+    rows = [line for line in proc.stdout.splitlines() if line.startswith("  FAIL")]
+    assert rows == [
+        "  FAIL  config   OLLAMA_BASE_URL (from environment) must be an http:// or https:// URL",
+        f"  FAIL  config   OLLAMA_API (from {home_env}) must be auto, native or openai",
+        f"  FAIL  config   CORTEX_LOCAL_ONLY (from {etc_env}) must be true or false (1/0, yes/no, on/off)",
+        f"  FAIL  config   ANTHROPIC_BASE_URL (from {cwd_env}) must be an http:// or https:// URL",
+        # the checks of the servers still ran, with what could be used: the good entry of the pool
+        "  FAIL  ollama   model llama3.2:latest not pulled (run: cortex-llm models pull llama3.2)",
+    ]
+    assert f"  ok    ollama   {ollama_empty.url} version" in proc.stdout
+    assert "5 problem(s)" in proc.stdout
+    assert "['" not in proc.stdout + proc.stderr  # rows, never a Python list
+    assert_no_secret(proc.stdout, proc.stderr)
+
+
+def test_doctor_names_the_files_it_read(user: Home, ollama_ready: OllamaDouble) -> None:
+    proc = user.run("doctor", env={"OLLAMA_BASE_URL": ollama_ready.url, "OLLAMA_MODEL": DOUBLE_MODEL})
+    files = f"{user.cwd / '.env'}, {user.home / '.cortex' / '.env'}, {user.etc / '.env'}"
+    assert f"config (highest precedence first: environment, {files})" in proc.stdout
+    assert "/etc/cortex/.env" not in proc.stdout  # --etc-dir's file, not the default one
+
+
+def test_ask_with_several_bad_values_names_them_all(user: Home) -> None:
+    proc = user.run("ask", "hi", env={"CORTEX_LOCAL_ONLY": "maybe", "OLLAMA_API": "grpc"})
+    assert proc.returncode == 1
+    assert "cortex-llm: error: 2 configuration problems:" in proc.stderr
+    assert "OLLAMA_API (from environment)" in proc.stderr and "CORTEX_LOCAL_ONLY (from environment)" in proc.stderr
 
 
 def test_doctor_reports_a_cortex_provider_that_is_not_ours(user: Home, ollama_ready: OllamaDouble) -> None:
@@ -464,7 +503,7 @@ def test_a_password_in_the_ollama_url_is_never_shown(user: Home) -> None:
     doctor = user.run("doctor", env={"OLLAMA_BASE_URL": url})
     ask = user.run("ask", "hi", env={"OLLAMA_BASE_URL": url})
     assert doctor.returncode == ask.returncode == 1
-    assert "ops:***@" in doctor.stdout  # the endpoint is still named
+    assert "ops:***@" in doctor.stdout + doctor.stderr  # the endpoint is still named
     for text in (doctor.stdout, doctor.stderr, ask.stdout, ask.stderr):
         assert password not in text
 
@@ -486,3 +525,65 @@ def test_the_word_setup_in_a_prompt_is_not_the_setup_command(user: Home) -> None
     proc = user.run("ask", "setup", "--model", "x")  # were it the setup command, --model would go to the script
     assert proc.returncode == 2
     assert "unrecognized arguments: --model x" in proc.stderr
+
+
+# --- issue 27, item 13: pipes, aliases, and a server that is not an Ollama ------------------------------------------
+
+
+def test_ask_into_a_reader_that_leaves_ends_quietly(user: Home) -> None:
+    """`cortex-llm ask ... | head`: the reader closes the pipe early; no BrokenPipeError traceback, SIGPIPE's status."""
+    fake = FakeOllama()
+    fake.default = Reply(text="word " * 40_000)  # well over a pipe's buffer
+    try:
+        proc = subprocess.Popen(
+            [str(CLI), "--etc-dir", str(user.etc), "ask", "hi"],
+            env={"PATH": os.environ["PATH"], "HOME": str(user.home), "OLLAMA_BASE_URL": fake.url},
+            cwd=user.cwd,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        assert proc.stdout is not None and proc.stderr is not None
+        assert proc.stdout.read(10) == b"word word "
+        proc.stdout.close()  # what head does once it has its lines
+        stderr = proc.stderr.read().decode()
+        assert proc.wait(timeout=60) == 141
+    finally:
+        fake.close()
+    assert "Traceback" not in stderr and "BrokenPipeError" not in stderr, stderr
+
+
+@pytest.mark.parametrize("name", ["kimi", "moonshot", "KIMI_K2"])
+def test_ask_takes_the_provider_aliases_python_takes(user: Home, name: str) -> None:
+    fake = FakeOpenAI(usage_in_choice=True)
+    try:
+        env = {"MOONSHOT_API_KEY": SECRETS["MOONSHOT_API_KEY"], "KIMI_BASE_URL": fake.url + "/v1"}
+        proc = user.run("ask", "--provider", name, "hi", env=env)
+    finally:
+        fake.close()
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == "Hello from the fake\n" and proc.stderr.startswith("[kimi_k2 ")
+
+
+def test_doctor_does_not_suggest_models_pull_for_a_server_that_is_not_ollama(user: Home) -> None:
+    server = FakeOpenAI()
+    try:
+        proc = user.run("doctor", env={"OLLAMA_BASE_URL": server.url, "OLLAMA_MODEL": "llama3.2"})
+        pull = user.run("models", "pull", "llama3.2", env={"OLLAMA_BASE_URL": server.url})
+    finally:
+        server.close()
+    assert proc.returncode == 1
+    assert (
+        f"  FAIL  ollama   model llama3.2 not served by {server.url}, which is not an Ollama: load it in that server,"
+        f" or set OLLAMA_MODEL to one it serves ({server.model})"
+    ) in proc.stdout
+    assert "models pull" not in proc.stdout
+    assert pull.returncode == 1
+    assert f"cortex-llm: error: {server.url} is not an Ollama (no /api/pull)" in pull.stderr
+
+
+def test_ask_with_ollama_down_says_what_to_do(user: Home) -> None:
+    down = closed_port_url()
+    proc = user.run("ask", "hi", env={"OLLAMA_BASE_URL": down, "CORTEX_PROVIDER": "ollama"})
+    assert proc.returncode == 1
+    assert "what to do: start Ollama (systemctl start ollama, or: ollama serve)" in proc.stderr
+    assert "what to do: cortex-llm doctor checks the whole setup" in proc.stderr

@@ -69,7 +69,7 @@ def test_router_breaker_opens_skips_then_half_opens(make_router, anthropic_fake,
     assert anthropic_fake.calls() == 2
     skipped = router.complete(MESSAGES)  # open: Claude costs nothing now
     assert anthropic_fake.calls() == 2
-    assert skipped.attempts[0].outcome == "skipped: circuit open (server)"
+    assert skipped.attempts[0].outcome == "skipped: circuit open (server; next try in 0.3 s)"
 
     clock.now += 0.3  # cooldown over: half-open
     anthropic_fake.default = Reply()

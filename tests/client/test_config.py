@@ -122,7 +122,7 @@ def test_a_malformed_line_warns_names_the_line_never_the_value_and_is_skipped(tm
 def test_a_bad_value_is_an_error_that_does_not_echo_it(tmp_path):
     with pytest.raises(ConfigError) as caught:
         load(layout(tmp_path), {"OPENAI_BASE_URL": "sk-proj-pasted-into-the-wrong-key"})
-    assert "OPENAI_BASE_URL must be an http" in str(caught.value)
+    assert "OPENAI_BASE_URL (from environment) must be an http" in str(caught.value)
     assert "sk-proj" not in str(caught.value)
 
 
@@ -130,8 +130,8 @@ def test_a_bad_value_is_an_error_that_does_not_echo_it(tmp_path):
     ("key", "value", "message"),
     [
         ("CORTEX_LOCAL_ONLY", "maybe", r"CORTEX_LOCAL_ONLY \(from environment\) must be true or false"),
-        ("OLLAMA_BASE_URL", "ftp://host", "OLLAMA_BASE_URL must be an http"),
-        ("OPENAI_BASE_URL", "api.openai.com", "OPENAI_BASE_URL must be an http"),
+        ("OLLAMA_BASE_URL", "ftp://host", r"OLLAMA_BASE_URL \(from environment\) must be an http"),
+        ("OPENAI_BASE_URL", "api.openai.com", r"OPENAI_BASE_URL \(from environment\) must be an http"),
     ],
 )
 def test_bad_values_are_rejected_with_the_key_named(tmp_path, key, value, message):
@@ -222,3 +222,36 @@ def test_a_key_echoed_by_the_server_is_redacted_from_errors_and_logs(make_router
     assert "Incorrect API key provided" in error
     assert "supersecret" not in error
     assert "supersecret" not in caplog.text
+
+
+# --- issue 27, item 11: every bad value named at once ---------------------------------------------------------------
+
+BAD = {"CORTEX_LOCAL_ONLY": "maybe", "OLLAMA_API": "grpc", "OPENAI_BASE_URL": "api.openai.com"}
+
+
+def test_every_bad_value_is_named_at_once(tmp_path):
+    with pytest.raises(ConfigError) as caught:
+        load(layout(tmp_path), BAD)
+    assert str(caught.value).startswith("3 configuration problems:")
+    for key in BAD:
+        assert f"{key} (from environment)" in str(caught.value)
+
+
+def test_lenient_loading_lists_the_problems_and_keeps_what_works(tmp_path):
+    dirs = layout(tmp_path)
+    settings = Settings.load(
+        environ={**BAD, "OLLAMA_BASE_URL": "http://127.0.0.1:1,ftp://x", "OPENAI_API_KEY": "sk-x"},
+        cwd=dirs["cwd"],
+        home=dirs["home"],
+        etc_dir=dirs["etc"],
+        lenient=True,
+    )
+    assert len(settings.problems) == 4
+    assert settings.local_only  # unreadable: the safe side
+    assert settings.ollama_api == "auto" and settings.ollama_base_urls == ("http://127.0.0.1:1",)
+    assert LLMProvider.OPENAI not in settings.base_urls and LLMProvider.OPENAI in settings.api_keys
+    assert settings.files == (
+        str(dirs["cwd"] / ".env"),
+        str(dirs["home"] / ".cortex" / ".env"),
+        str(dirs["etc"] / ".env"),
+    )

@@ -129,7 +129,7 @@ def test_complete_task_returns_text_and_reuses_one_router(monkeypatch, tmp_path,
     first = _helpers._shared
     assert complete_task("again") == "Hello from the fake"
     assert _helpers._shared is first  # no new router, no new HTTP clients per call
-    assert ollama.requests[-1].body["options"]["num_predict"] == 4096  # kwargs are per call only
+    assert ollama.requests[-1].body["options"]["num_predict"] == 1024  # kwargs are per call only; the local bound
     first.close()
 
 

@@ -122,7 +122,9 @@ def test_auth_failure_falls_back_and_disables_the_provider(make_router, anthropi
     second = router.complete(MESSAGES)
     assert second.provider is LLMProvider.OLLAMA
     assert anthropic_fake.calls() == 1  # disabled: the second request never reached it
-    assert second.attempts[0].outcome == f"skipped: circuit open (HTTP {status}: credentials rejected)"
+    assert (
+        second.attempts[0].outcome == f"skipped: circuit open (HTTP {status}: credentials rejected; next try in 600 s)"
+    )
 
 
 def test_kimi_auth_failure_goes_through_the_openai_compatible_path(make_router, kimi_fake, ollama):

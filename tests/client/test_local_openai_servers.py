@@ -89,7 +89,7 @@ def test_ollama_api_forces_one_dialect(isolated, make_router, openai_fake, api, 
 
 
 def test_a_bad_ollama_api_value_is_refused(isolated):
-    with pytest.raises(ConfigError, match="OLLAMA_API must be auto, native or openai"):
+    with pytest.raises(ConfigError, match=r"OLLAMA_API \(from argument\) must be auto, native or openai"):
         isolated.merged({"OLLAMA_API": "grpc"})
 
 

@@ -201,6 +201,43 @@ def test_stream_without_usage_from_the_server_is_estimated_and_flagged(make_rout
         fake.close()
 
 
+# --- issue 27, item 13: "0+0 (estimated)" from a local server that sends no usage -------------------------------
+
+
+def test_a_local_openai_style_server_without_usage_gets_estimates_not_zeros(make_router):
+    """OLLAMA_BASE_URL at a server like llama.cpp's Python one (no usage, in a stream or not): estimated counts."""
+    fake = FakeOpenAI(send_usage=False)
+    try:
+        router = make_router(ollama_base_url=fake.url, default_provider="ollama", ollama_model="gemma")
+        final = list(router.stream(MESSAGES))[-1].response
+        assert final is not None and final.usage_estimated
+        assert (final.input_tokens, final.output_tokens) == (len("Be brief.hi") // 4, len(EXPECTED))
+        assert fake.requests[-1].body["stream_options"] == {"include_usage": True}  # asked for, all the same
+        complete = router.complete(MESSAGES)
+        assert complete.usage_estimated
+        assert (complete.input_tokens, complete.output_tokens) == (2, len("Hello from the fake") // 4 + 1)
+    finally:
+        fake.close()
+
+
+def test_a_local_openai_style_server_that_sends_usage_is_believed(make_router, openai_fake):
+    router = make_router(ollama_base_url=openai_fake.url, default_provider="ollama", ollama_model="gemma")
+    final = list(router.stream(MESSAGES))[-1].response
+    assert final is not None and not final.usage_estimated
+    assert (final.input_tokens, final.output_tokens) == (11, 5)  # the fake's usage chunk
+
+
+def test_ollamas_counts_are_used_and_a_cached_prompts_missing_count_is_estimated(make_router, ollama):
+    router = make_router(ollama_base_url=ollama.url, default_provider="ollama")
+    final = list(router.stream(MESSAGES))[-1].response
+    assert final is not None and not final.usage_estimated
+    assert (final.input_tokens, final.output_tokens) == (7, len(EXPECTED))
+    ollama.default = Reply(extra={"prompt_eval_count": None})  # Ollama leaves it out when the prompt was cached
+    final = list(router.stream(MESSAGES))[-1].response
+    assert final is not None and final.usage_estimated
+    assert (final.input_tokens, final.output_tokens) == (len("Be brief.hi") // 4, len(EXPECTED))
+
+
 @pytest.mark.parametrize("provider", list(LLMProvider))
 def test_async_calls_work_across_separate_event_loops(all_providers, provider):
     """A CLI may call asyncio.run() more than once; a pooled connection of a closed loop must not be reused."""

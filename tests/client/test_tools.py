@@ -8,7 +8,7 @@ import json
 import pytest
 
 from cortex_client import ConfigError, LLMProvider
-from tests.support.fakes import Reply
+from tests.support.fakes import FakeOpenAI, Reply
 
 TOOLS = [
     {
@@ -236,3 +236,45 @@ def test_the_reasoning_rule_is_openais_only(make_router, kimi_fake):
     router = make_router(kimi_api_key="sk-kimi-x", kimi_base_url=kimi_fake.url + "/v1", kimi_model="o3-lookalike")
     router.complete(QUESTION, force_provider="kimi_k2", max_tokens=50)
     assert kimi_fake.requests[-1].body["max_tokens"] == 50
+
+
+# --- issue 27, item 8: streamed tool calls from a server that repeats the name in every delta (llama.cpp) ---------
+
+INSTALL_ARGS = {"name": "nginx", "version": "1.24", "assume_yes": True}  # long enough for several deltas
+
+
+@pytest.fixture
+def llama_like():
+    fake = FakeOpenAI(repeat_tool_name=True)
+    fake.default = Reply(tool=("install_package", INSTALL_ARGS))
+    yield fake
+    fake.close()
+
+
+def routers_to(make_router, fake):
+    """The two providers that speak chat completions to a local server: OpenAI's (SDK) and Ollama's (/v1)."""
+    return {
+        "openai": make_router(openai_api_key="sk-local", openai_base_url=fake.url + "/v1", default_provider="openai"),
+        "ollama": make_router(ollama_base_url=fake.url, default_provider="ollama", ollama_model="gemma"),
+    }
+
+
+@pytest.mark.parametrize("provider", ["openai", "ollama"])
+def test_a_name_repeated_in_every_stream_delta_is_the_name_once(make_router, llama_like, provider):
+    router = routers_to(make_router, llama_like)[provider]
+    final = list(router.stream(QUESTION, tools=TOOLS))[-1].response
+    assert final is not None
+    assert [(c.id, c.name, c.parsed_arguments()) for c in final.tool_calls] == [
+        ("call_fake1", "install_package", INSTALL_ARGS)
+    ]
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("provider", ["openai", "ollama"])
+async def test_a_name_repeated_in_every_async_stream_delta_is_the_name_once(make_router, llama_like, provider):
+    router = routers_to(make_router, llama_like)[provider]
+    chunks = [chunk async for chunk in router.astream(QUESTION, tools=TOOLS)]
+    final = chunks[-1].response
+    assert final is not None
+    assert [(c.name, c.parsed_arguments()) for c in final.tool_calls] == [("install_package", INSTALL_ARGS)]
+    await router.aclose()

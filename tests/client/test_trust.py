@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from cortex_client import LLMProvider, LLMRouter, LocalOnlyViolation, Settings
+from cortex_client import ConfigError, LLMProvider, LLMRouter, LocalOnlyViolation, Settings
 from cortex_client.providers.openai_compat import OpenAIProvider
 from tests.support.fakes import ConnectionRecorder, FakeAnthropic, FakeOpenAI, Reply
 
@@ -160,3 +160,83 @@ def test_local_only_refuses_a_cloud_host_as_the_ollama_endpoint(isolated, url):
 def test_without_local_only_ollama_com_is_an_allowed_endpoint(isolated):
     router = LLMRouter(settings=isolated.merged({"OLLAMA_BASE_URL": "https://ollama.com"}))
     assert router.ollama.pool.endpoints[0].url == "https://ollama.com"
+
+
+# --- issue 27, item 12: credentials in a base URL are never sent ----------------------------------------------------
+
+PASSWORD = "Url-Pass-Word-77"
+
+
+class EchoingServer(FakeOpenAI):
+    """An OpenAI-style server that answers with the Authorization header it received (some proxies and toy
+    servers echo requests back)."""
+
+    def respond(self, handler, method, path, body, reply):
+        reply = Reply(text=f"you sent {handler.headers.get('Authorization')}")
+        super().respond(handler, method, path, body, reply)
+
+
+@pytest.fixture
+def echoing():
+    server = EchoingServer()
+    yield server
+    server.close()
+
+
+def with_userinfo(url: str, userinfo: str = f"ops:{PASSWORD}") -> str:
+    return url.replace("http://", f"http://{userinfo}@", 1)
+
+
+@pytest.mark.parametrize(
+    ("key", "extra"),
+    [
+        ("OLLAMA_BASE_URL", {}),
+        ("KIMI_BASE_URL", {"MOONSHOT_API_KEY": "sk-kimi-x"}),  # Basic auth would replace Kimi's bearer key
+        ("OPENAI_BASE_URL", {"OPENAI_API_KEY": "sk-openai-x"}),
+        ("ANTHROPIC_BASE_URL", {"ANTHROPIC_API_KEY": "sk-ant-x"}),
+    ],
+)
+@pytest.mark.parametrize("userinfo", [f"ops:{PASSWORD}", PASSWORD])
+def test_a_base_url_with_credentials_is_refused_and_never_called(tmp_path, echoing, key, extra, userinfo):
+    url = with_userinfo(echoing.url + ("/v1" if key != "ANTHROPIC_BASE_URL" else ""), userinfo)
+    with pytest.raises(ConfigError) as caught:
+        Settings.load(environ={key: url, **extra}, cwd=tmp_path, home=tmp_path, etc_dir=tmp_path)
+    assert key in str(caught.value) and "user:password@" in str(caught.value)
+    assert PASSWORD not in str(caught.value)
+    assert echoing.connections == 0
+
+
+def test_ollama_host_with_credentials_is_refused(tmp_path, echoing):
+    host = with_userinfo(echoing.url).removeprefix("http://")  # OLLAMA_HOST style: ops:pass@127.0.0.1:port
+    with pytest.raises(ConfigError, match="OLLAMA_HOST") as caught:
+        Settings.load(environ={"OLLAMA_HOST": host}, cwd=tmp_path, home=tmp_path, etc_dir=tmp_path)
+    assert PASSWORD not in str(caught.value)
+
+
+def test_a_hand_made_settings_with_credentials_in_a_url_is_refused_too(isolated, echoing):
+    from dataclasses import replace
+
+    settings = replace(isolated, ollama_base_urls=(with_userinfo(echoing.url),))
+    with pytest.raises(ConfigError, match="ollama base URL"):
+        LLMRouter(settings=settings, default_provider="ollama")
+    assert echoing.connections == 0
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        (f"http://ops:{PASSWORD}@host:1", "http://ops:***@host:1"),
+        (f"http://{PASSWORD}@host:1/v1", "http://***@host:1/v1"),
+        ("http://host:1/a@b", "http://host:1/a@b"),  # an @ in the path is no userinfo
+    ],
+)
+def test_userinfo_is_masked_wherever_a_url_is_shown(url, shown):
+    from cortex_client._config import redact_url, url_secrets
+
+    assert redact_url(url) == shown
+    if shown != url:
+        import base64
+
+        secrets = url_secrets([url])
+        assert PASSWORD in secrets
+        assert any(PASSWORD in base64.b64decode(s).decode() for s in secrets if s != PASSWORD)  # HTTP Basic form

@@ -123,3 +123,6 @@ def test_the_ollama_provider_reaches_the_real_llm_behind_ollama_base_url(
         final = chunks[-1].response
         assert final is not None and final.provider is LLMProvider.OLLAMA
         assert final.content == "".join(c.text for c in chunks[:-1]) and final.content.strip()
+        # The server sends no usage in a stream: estimated from the prompt and the deltas, never "0+0" (issue 27).
+        assert final.usage_estimated
+        assert final.input_tokens > 0 and final.output_tokens == len(chunks) - 1

@@ -340,10 +340,12 @@ class FakeOpenAI(FakeServer):
 
     model = "gpt-4o-mini"
 
-    def __init__(self, usage_in_choice: bool = False, send_usage: bool = True) -> None:
+    def __init__(self, usage_in_choice: bool = False, send_usage: bool = True, repeat_tool_name: bool = False) -> None:
         super().__init__()
         self.usage_in_choice = usage_in_choice  # Moonshot's stream puts usage on the last choice
         self.send_usage = send_usage  # False: like llama.cpp's server, which ignores include_usage
+        # True: like llama.cpp's server, every streamed tool-call delta repeats the call's id, type and name
+        self.repeat_tool_name = repeat_tool_name
 
     def stream_error(self) -> bytes:
         return _sse({"error": {"message": "fake: upstream overloaded", "type": "server_error"}})
@@ -389,8 +391,10 @@ class FakeOpenAI(FakeServer):
                 "type": "function",
                 "function": {"name": call["function"]["name"], "arguments": args[:5]},
             }
-            rest = {"index": 0, "function": {"arguments": args[5:]}}
-            for delta in ({"tool_calls": [first]}, {"tool_calls": [rest]}):
+            rest = [{"index": 0, "function": {"arguments": args[i : i + 5]}} for i in range(5, len(args), 5)]
+            if self.repeat_tool_name:
+                rest = [{**first, "function": {**first["function"], **piece["function"]}} for piece in rest]
+            for delta in ({"tool_calls": [first]}, *({"tool_calls": [piece]} for piece in rest)):
                 handler.chunk(_sse({**chunk_base, "choices": [{"index": 0, "delta": delta, "finish_reason": None}]}))
         elif not self.stream_pieces(handler, reply, encode):
             return
