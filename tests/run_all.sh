@@ -122,14 +122,15 @@ molecule_scenarios() {
 }
 declare -A starts=()
 reap() { # show and forget every finished scenario; a failed one sets rc in molecule_scenarios
-  local scenario status
+  local scenario status ver
   for scenario in "${!pids[@]}"; do
     kill -0 "${pids[$scenario]}" 2>/dev/null && continue
     wait "${pids[$scenario]}"
     status=$?
+    ver=$(<.cache/oldest-ansible/.version)
     if ((status == 0)) && [[ " ${OLDEST_ANSIBLE_SCENARIOS[*]} " == *" $scenario "* ]] &&
-      ! grep -q "converge on ansible-core $(<.cache/oldest-ansible/.version)" ".cache/molecule/$scenario.log"; then
-      echo "molecule $scenario: its converge did not run on ansible-core $(<.cache/oldest-ansible/.version)" \
+      ! grep -qE "converge on ansible-core ${ver//./\\.}([^0-9.]|\$)" ".cache/molecule/$scenario.log"; then
+      echo "molecule $scenario: its converge did not run on ansible-core $ver" \
         >>".cache/molecule/$scenario.log"
       status=1
     fi

@@ -18,11 +18,11 @@ SHELL = {"sh", "bash", "shell", "console"}
 @pytest.mark.parametrize("doc", DOCS)
 def test_every_shell_block_is_marked(doc: str) -> None:
     text = (REPO / doc).read_text()
-    marked = {m.start(2) - len("```") for m in BLOCK.finditer(text)}
+    marked = {m.start("indent") for m in BLOCK.finditer(text)}
     unmarked = [
-        f"{doc}:{text.count(chr(10), 0, m.start()) + 1}: {m.group(2).splitlines()[0] if m.group(2) else ''}"
+        f"{doc}:{text.count(chr(10), 0, m.start()) + 1}: {(m.group('code').strip().splitlines() or [''])[0]}"
         for m in FENCE.finditer(text)
-        if m.group(1) in SHELL and m.start() not in marked
+        if m.group("lang") in SHELL and m.start("indent") not in marked
     ]
     assert not unmarked, "shell blocks without <!-- tested: ... --> or <!-- not run by a test: why -->:\n" + "\n".join(
         unmarked

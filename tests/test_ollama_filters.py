@@ -30,7 +30,8 @@ def archives(**overrides: Any) -> list[dict[str, Any]]:
         "checksums_text": "",
         "pinned": {},
     }
-    result: list[dict[str, Any]] = F.ollama_release_archives("0.34.3", **{**spec, **overrides})
+    version = overrides.pop("version", "0.34.3")
+    result: list[dict[str, Any]] = F.ollama_release_archives(version, **{**spec, **overrides})
     return result
 
 
@@ -207,16 +208,15 @@ def test_space_on_separate_filesystems_is_checked_apart() -> None:
     assert problem.startswith("/var/cache/cortex-ollama (filesystem /var)")
 
 
-def test_a_bundle_records_its_version_and_nothing_else_does(tmp_path: Path) -> None:
-    ollama = tmp_path / "bundle" / "ollama"
-    ollama.mkdir(parents=True)
-    (ollama / "ollama-linux-amd64.tar.zst").write_bytes(b"x")
-    assert F.ollama_recorded_version(f"{ollama}/") == ""  # no record: the version is not known
-    (ollama / "VERSION").write_text("0.34.3\n")
-    assert F.ollama_recorded_version(f"{ollama}/") == "0.34.3"
-    assert F.ollama_recorded_version(f"{ollama}/ollama-linux-amd64.tar.zst") == "0.34.3"
-    assert F.ollama_recorded_version("https://mirror.example/ollama/") == ""
-    assert F.ollama_recorded_version("") == ""
+def test_a_bundle_s_sums_speak_only_for_the_release_it_holds(tmp_path: Path) -> None:
+    """A rollback asks for 0.34.2 from a bundle of 0.34.3: the bundle's sha256sum.txt lists the same file names, but
+    its hashes are 0.34.3's; only the pins (or another source) may vouch for 0.34.2."""
+    bundle = f"{tmp_path}/bundle/ollama/"
+    spec = {"src": bundle, "checksums_file": f"{bundle}sha256sum.txt", "checksums_text": SUMS}
+    (main,) = archives(version="0.34.2", trusted_for=["0.34.2"], archive_version="0.34.3", **spec)
+    assert main["sha256"] == "" and "has no line for" not in main["sha256_problem"], main
+    (main,) = archives(version="0.34.3", trusted_for=["0.34.3"], archive_version="0.34.3", **spec)
+    assert main["sha256"] == "1" * 64, main
 
 
 def test_a_bundle_tarball_named_as_a_directory_says_to_unpack_it(tmp_path: Path) -> None:

@@ -12,6 +12,7 @@ from tests.support.archives import REPO
 NOT_OURS = {
     "inventory/fleet.yml",
     "inventory/group_vars/all/vault.yml",
+    "inventory/group_vars/airgap.yml",
     "docs/api.md",  # Ollama's API reference
     "docs/gpu.mdx",  # Ollama's GPU page
 }

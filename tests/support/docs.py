@@ -17,14 +17,19 @@ import yaml
 
 from tests.support.archives import REPO
 
-# A mark, then the fenced block it names: (what runs it, language, code).
-BLOCK = re.compile(r"^<!-- (tested: \S+|not run by a test: [^>]+) -->\n```(\w+)\n(.*?)^```$", re.M | re.S)
-FENCE = re.compile(r"^```(\w*)\n(.*?)^```$", re.M | re.S)
+# A fence (``` or ~~~, indented inside a list item or not) and its language; a mark is the line before one.
+_FENCED = r"^(?P<indent>[ \t]*)(?P<fence>```|~~~)(?P<lang>\w*)\n(?P<code>.*?)^(?P=indent)(?P=fence)[ \t]*$"
+FENCE = re.compile(_FENCED, re.M | re.S)
+BLOCK = re.compile(r"^[ \t]*<!-- (?P<mark>tested: \S+|not run by a test: [^>]+) -->\n" + _FENCED[1:], re.M | re.S)
+
+
+def _code(m: re.Match[str]) -> str:
+    return "".join(line.removeprefix(m.group("indent")) for line in m.group("code").splitlines(keepends=True))
 
 
 def marked_blocks(doc: str) -> list[tuple[str, str, str]]:
     """(mark, language, code) of every marked block of a doc (path relative to the repository)."""
-    return [(m.group(1), m.group(2), m.group(3)) for m in BLOCK.finditer((REPO / doc).read_text())]
+    return [(m.group("mark"), m.group("lang"), _code(m)) for m in BLOCK.finditer((REPO / doc).read_text())]
 
 
 def blocks_run_by(doc: str, test_file: str) -> list[str]:
@@ -65,6 +70,11 @@ def repo_inventory(hosts: dict[str, dict[str, Any]]) -> Iterator[str]:
         yield str(path.relative_to(REPO))
     finally:
         path.unlink()
+
+
+def flat(output: str) -> str:
+    """Output with its whitespace runs made single spaces: Ansible's YAML callback wraps long messages."""
+    return " ".join(output.split())
 
 
 def recap_changed(output: str, host: str) -> int:

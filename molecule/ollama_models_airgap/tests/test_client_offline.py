@@ -56,7 +56,7 @@ def test_a_local_client_without_a_model_is_refused_before_any_change() -> None:
 
     assert run.rc != 0
     (failure,) = run.failures
-    assert "no model is named for it: list one in ollama_models" in failure, failure
+    assert "no model is named for the client (OLLAMA_MODEL)" in failure and "list one in ollama_models" in failure
     assert run.stats["changed"] == 0, run
     assert env_file_state() == before
 

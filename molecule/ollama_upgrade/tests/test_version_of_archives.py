@@ -45,11 +45,18 @@ def test_a_bundle_of_another_release_is_refused_before_any_change(tmp_path: Path
     before, invocation = releases(), HOST.unit("InvocationID")
 
     for check in (True, False):
-        run = apply_role(HOST.name, check=check, ollama_version=target, ollama_archive_src=f"{ollama}/")
+        # As inventory/group_vars/all/airgap.yml passes the bundle's record to the role.
+        run = apply_role(
+            HOST.name,
+            check=check,
+            ollama_version=target,
+            ollama_archive_src=f"{ollama}/",
+            ollama_archive_version=(ollama / "VERSION").read_text().strip(),
+        )
 
         assert run.rc != 0, run
         (failure,) = run.failures
-        assert f"the archives in {ollama} are Ollama {bundled} (its VERSION file" in failure, failure
+        assert f"the archives of {ollama}/ are Ollama {bundled} (ollama_archive_version" in failure, failure
         assert f"ollama_version is {target}; nothing was changed" in failure, failure
         assert run.stats["changed"] == 0, run
     assert releases() == before
@@ -100,6 +107,7 @@ def test_a_rollback_to_a_kept_release_needs_no_archive(tmp_path: Path) -> None:
         ollama_version=rollback,
         ollama_archive_src=f"{ollama}/",
         ollama_checksums_file=str(ollama / "sha256sum.txt"),
+        ollama_archive_version=current,
     )
 
     assert run.rc == 0, run

@@ -6,6 +6,7 @@ the configuration was written. Read-only, so preflight can refuse first."""
 
 from __future__ import annotations
 
+import re
 import socket
 import subprocess
 from urllib.parse import urlsplit
@@ -32,25 +33,42 @@ problem: {description: Why apt cannot, or empty., type: str, returned: always}
 
 PROBE = "import sys; print('%d.%d' % sys.version_info[:2]); import ensurepip, venv"
 CONNECT_TIMEOUT_S = 5.0
+NO_APT = "this host has no apt-get"
 
 
 def apt_uris(*args: str) -> tuple[list[str], str]:
     """The URIs `apt-get <args> --print-uris` names (downloads it would make), or apt's complaint."""
-    proc = subprocess.run(
-        ["apt-get", "-o", "Debug::NoLocking=1", *args, "--print-uris", "-q"],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    try:
+        proc = subprocess.run(
+            ["apt-get", "-o", "Debug::NoLocking=1", *args, "--print-uris", "-q"],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+    except FileNotFoundError:
+        return [], NO_APT
     if proc.returncode != 0:
         return [], (proc.stderr.strip().splitlines() or ["apt-get failed"])[-1]
     return [line.split()[0].strip("'") for line in proc.stdout.splitlines() if line.startswith("'")], ""
 
 
-def unreachable(uris: list[str]) -> list[str]:
-    """The mirrors among `uris` this host cannot open a connection to (local file: and copy: URIs need none)."""
+def apt_proxy() -> str:
+    """The HTTP proxy apt goes through (Acquire::http::Proxy, e.g. apt-cacher-ng), or ""."""
+    try:
+        proc = subprocess.run(
+            ["apt-config", "shell", "PROXY", "Acquire::http::Proxy"], capture_output=True, text=True, check=False
+        )
+    except FileNotFoundError:
+        return ""
+    m = re.match(r"PROXY='(.*)'", proc.stdout.strip())
+    return m.group(1) if m and m.group(1) not in ("", "DIRECT") else ""
+
+
+def unreachable(uris: list[str], proxy: str = "") -> list[str]:
+    """The mirrors among `uris` this host cannot open a connection to (local file: and copy: URIs need none); with
+    an apt proxy, whether that proxy answers instead."""
     hosts = set()
-    for uri in uris:
+    for uri in [proxy] if proxy and uris else uris:
         parts = urlsplit(uri)
         if parts.scheme in ("http", "https") and parts.hostname:
             hosts.add((parts.hostname, parts.port or (443 if parts.scheme == "https" else 80)))
@@ -70,12 +88,14 @@ def support(python_probe: subprocess.CompletedProcess[str]) -> dict[str, object]
     if result["venv"]:
         return {**result, "installable": True, "problem": ""}
     uris, complaint = apt_uris("install", "--reinstall", package)
-    if complaint:  # not in the lists apt has: `apt-get update` must reach the sources first
+    if complaint == NO_APT:
+        problem = f"this host has no apt-get to install {package} with"
+    elif complaint:  # not in the lists apt has: `apt-get update` must reach the sources first
         uris, _ = apt_uris("update")
-        failed = unreachable(uris) if uris else ["(no apt sources)"]
+        failed = unreachable(uris, apt_proxy()) if uris else ["(no apt sources)"]
         problem = f"apt has no {package} ({complaint}) and cannot reach {', '.join(failed)} to update" if failed else ""
     else:
-        failed = unreachable(uris)
+        failed = unreachable(uris, apt_proxy())
         problem = f"apt would download it from {', '.join(failed)}, which this host cannot reach" if failed else ""
     return {**result, "installable": not problem, "problem": problem}
 

@@ -24,7 +24,8 @@ for pair in $SENT; do
 done
 [ -x "$part/bin/ollama" ] || { echo "the archives hold no bin/ollama" >&2; exit 1; }
 # The binary's own version, with no server to ask (port 1 answers nobody): "Warning: client version is X".
-got=$(OLLAMA_HOST=127.0.0.1:1 "$part/bin/ollama" --version 2>&1 | sed -n 's/.*client version is //p' | head -n 1)
+# A binary that cannot run here (another arch, a noexec mount) reports nothing: the message below says so.
+got=$(OLLAMA_HOST=127.0.0.1:1 "$part/bin/ollama" --version 2>&1 | sed -n 's/.*client version is //p' | head -n 1 || true)
 if [ "$got" != "$VERSION" ]; then
   echo "the archive holds Ollama ${got:-of an unknown version}, not ollama_version $VERSION: nothing was installed," \
     "the running release is untouched. Point ollama_archive_src at the $VERSION archive, or set ollama_version" \

@@ -28,22 +28,6 @@ def ollama_addon(choice: str, arch: str, amd_gpu: bool, tegra: str) -> str:
     return ""
 
 
-# The file an air-gap bundle's ollama/ directory records its archives' Ollama version in (entry point bundle).
-VERSION_RECORD = "VERSION"
-
-
-def ollama_recorded_version(src: str) -> str:
-    """The Ollama version recorded beside a controller-local archive source (an air-gap bundle's ollama/VERSION),
-    else "": an archive's name does not say which release it is."""
-    if not src.startswith("/"):
-        return ""
-    directory = src if src.endswith("/") else os.path.dirname(src)
-    try:
-        return Path(directory, VERSION_RECORD).read_text().strip()
-    except OSError:
-        return ""
-
-
 def ollama_missing_path_hint(path: str) -> str:
     """Why a controller path is missing when a parent of it is a file (a bundle's tarball not unpacked yet), with
     what to do; "" otherwise."""
@@ -150,6 +134,7 @@ def ollama_release_archives(
     checksums_text: str,
     pinned: dict[str, dict[str, str]],
     trusted_for: list[str] | None = None,
+    archive_version: str = "",
 ) -> list[dict[str, Any]]:
     """The archives a host unpacks, main first: name, where it comes from, the sha256 expected and who said so
     (or, in `sha256_problem`, why no trusted sha256 exists: preflight refuses the run with it).
@@ -157,7 +142,8 @@ def ollama_release_archives(
     The main archive comes from `src` (a URL, a controller path, or a directory ending in /) or else the release
     URL; an add-on from beside it, with the main archive's file name replaced (a mirror URL may carry a query
     string after it). A URL's user and password are left out (see ollama_url_credentials). The expected sha256:
-    see _trusted_sha256 (ollama_archive_sha256 names the main archive only).
+    see _trusted_sha256 (ollama_archive_sha256 names the main archive only). A checksums file beside an archive
+    source that holds another release (`archive_version`, an air-gap bundle's) says nothing about `version`.
     """
     main_name = f"ollama-linux-{arch}.{ext}"
     # A directory (trailing /) holds the release's files under their published names: one setting for a fleet
@@ -171,6 +157,8 @@ def ollama_release_archives(
         and not re.match(r"https?://", main_src)
         and os.path.dirname(os.path.realpath(checksums_file)) == os.path.dirname(os.path.realpath(main_src))
     )
+    if beside and archive_version and archive_version != version:
+        checksums_file = checksums_text = ""
     archives = []
     for part in ["", addon] if addon else [""]:
         name = f"ollama-linux-{arch}{f'-{part}' if part else ''}.{ext}"
@@ -265,7 +253,6 @@ class FilterModule:
             "ollama_addon": ollama_addon,
             "ollama_cached_path": ollama_cached_path,
             "ollama_missing_path_hint": ollama_missing_path_hint,
-            "ollama_recorded_version": ollama_recorded_version,
             "ollama_shipments": ollama_shipments,
             "ollama_release_archives": ollama_release_archives,
             "ollama_secret_keys": ollama_secret_keys,
