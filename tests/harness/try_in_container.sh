@@ -41,7 +41,11 @@ case "$(uname -m)" in
   *) echo "try_in_container: Ollama ships amd64 and arm64 only, this machine is $(uname -m)" >&2; exit 2 ;;
 esac
 bin=.venv/bin
-[[ -x $bin/ansible-playbook ]] || { echo "try_in_container: run tests/run_all.sh or create .venv first" >&2; exit 2; }
+[[ -x $bin/ansible-playbook ]] || {
+  echo "try_in_container: no .venv: run tests/run_all.sh, or: python3 -m venv .venv &&" \
+    ".venv/bin/pip install -U pip && .venv/bin/pip install -e . --group dev (--group needs pip 25.1)" >&2
+  exit 2
+}
 
 tests/harness/build_images.sh "$distro"
 $bin/python -m tests.harness.build_double_releases --out .cache/double-releases --versions "$version" --arch "$arch" \

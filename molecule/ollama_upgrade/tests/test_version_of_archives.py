@@ -1,7 +1,8 @@
 """An archive is installed only as the release it is. A bundle records its archives' version (ollama/VERSION):
 another ollama_version is refused in preflight, in check mode too, before anything changes; an archive that is not
 the release asked for (a mislabelled file) is refused on the host before the switch, by its binary's own version;
-and a rollback to a release the host kept needs no archive, so a bundle of the new release alone still allows it.
+and a rollback to a release the host kept needs no archive (nor any sha256 source: the kept release's marker
+vouches for it), so a bundle of the new release alone still allows it.
 Before, the archive was unpacked into a directory named after ollama_version and restarted into, and the run failed
 only afterwards ("reports 0.34.3 after a restart, expected 0.34.2")."""
 
@@ -108,6 +109,7 @@ def test_a_rollback_to_a_kept_release_needs_no_archive(tmp_path: Path) -> None:
         ollama_archive_src=f"{ollama}/",
         ollama_checksums_file=str(ollama / "sha256sum.txt"),
         ollama_archive_version=current,
+        ollama_checksums={},  # no pin either: only the kept release's own marker vouches for it
     )
 
     assert run.rc == 0, run
