@@ -19,8 +19,12 @@ from tests.support.instances import ansible_env
 
 ROLES = ["ollama", "nvidia_driver", "cortex_env"]
 BAD = {
-    "ollama": ("ollama_state", "removed", 'must be one of "present", "absent"'),
-    "nvidia_driver": ("nvidia_driver_source", "nvidia", 'must be one of "auto", "distribution", "cuda", "local"'),
+    "ollama": ("ollama_state", "removed", "ollama_state 'removed' is refused: it must be one of present, absent"),
+    "nvidia_driver": (
+        "nvidia_driver_source",
+        "nvidia",
+        "'nvidia' is refused: it must be one of auto, distribution, cuda, local",
+    ),
     "cortex_env": ("cortex_env_provider", "gpt", "cortex_env_provider must be one of claude, kimi_k2, openai, ollama"),
 }
 

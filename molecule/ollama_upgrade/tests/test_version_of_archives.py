@@ -102,15 +102,20 @@ def test_a_rollback_to_a_kept_release_needs_no_archive(tmp_path: Path) -> None:
     rollback = kept_release.split("-", 1)[0]
     # The operator's bundle holds only the release now running.
     ollama = bundle_of(current, tmp_path)
+    rollback_vars = {
+        "ollama_version": rollback,
+        "ollama_archive_src": f"{ollama}/",
+        "ollama_checksums_file": str(ollama / "sha256sum.txt"),
+        "ollama_archive_version": current,
+        "ollama_checksums": {},  # no pin either: only the kept release's own marker vouches for it
+    }
 
-    run = apply_role(
-        HOST.name,
-        ollama_version=rollback,
-        ollama_archive_src=f"{ollama}/",
-        ollama_checksums_file=str(ollama / "sha256sum.txt"),
-        ollama_archive_version=current,
-        ollama_checksums={},  # no pin either: only the kept release's own marker vouches for it
-    )
+    # A dry run says the switch would happen (it used to report changed=0), and changes nothing.
+    dry = apply_role(HOST.name, check=True, **rollback_vars)
+    assert dry.rc == 0 and dry.stats["changed"] > 0, dry
+    assert running() == current
+
+    run = apply_role(HOST.name, **rollback_vars)
 
     assert run.rc == 0, run
     assert sent(run) == []
