@@ -31,6 +31,7 @@ from ._config import BreakerPolicy, RetryPolicy, Settings, Timeouts, parse_provi
 from ._errors import (
     AllProvidersFailed,
     ConfigError,
+    CortexLLMError,
     ErrorKind,
     LocalOnlyViolation,
     ProviderError,
@@ -729,9 +730,10 @@ class LLMRouter:
         attempts: list[Attempt] = list(getattr(error, "attempts", []))
         if attempts:
             provider = attempts[-1].provider
+        elif isinstance(error, ProviderError):  # one provider's answer ended the request (e.g. a 400: no fallback)
+            provider = error.provider
         else:  # refused before any call (e.g. a provider without a key): name the one it was meant for
-            forced = request.get("force_provider")
-            provider = forced if isinstance(forced, LLMProvider) else self.default_provider or LLMProvider.CLAUDE
+            provider = self._meant_for(request)
         first_line = str(error).splitlines()[0] if str(error) else type(error).__name__
         return LLMResponse(
             content=f"Error: {first_line}",
@@ -743,6 +745,16 @@ class LLMRouter:
             attempts=attempts,
             error=error,
         )
+
+    def _meant_for(self, request: dict[str, Any]) -> LLMProvider:
+        """The provider a request that failed before any call would have gone to first."""
+        forced = request.get("force_provider")
+        if isinstance(forced, LLMProvider):
+            return forced
+        try:
+            return self._chain(checked_task_type(request.get("task_type", TaskType.USER_CHAT)), forced)[0].kind
+        except (CortexLLMError, TypeError, ValueError):  # the request itself is what was wrong
+            return self.default_provider or LLMProvider.CLAUDE
 
     def set_rate_limit(self, max_concurrent: int = 10) -> None:
         if max_concurrent < 1:
