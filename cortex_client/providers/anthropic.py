@@ -9,8 +9,10 @@ finish_reason.
 
 from __future__ import annotations
 
+import hashlib
 import inspect
 import json
+import re
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -27,6 +29,19 @@ FINISH_REASONS = {
     "tool_use": "tool_calls",
     "refusal": "content_filter",
 }
+
+
+_CLAUDE_TOOL_ID = re.compile(r"[a-zA-Z0-9_-]+")
+
+
+def claude_tool_id(call_id: str) -> str:
+    """A tool-call id as Claude's API takes it (only [a-zA-Z0-9_-]): another provider's id kept when it fits, else
+    its characters replaced and a digest of the original added, the same on the call and on its result. Kimi K2's
+    `functions.<name>:<n>` ids are kept as they are everywhere else (K2 needs them exactly)."""
+    if _CLAUDE_TOOL_ID.fullmatch(call_id):
+        return call_id
+    digest = hashlib.sha256(call_id.encode()).hexdigest()[:8]
+    return f"{re.sub(r'[^a-zA-Z0-9_-]', '_', call_id)}_{digest}"
 
 
 def to_anthropic_messages(messages: list[Message]) -> tuple[str | None, list[dict[str, Any]]]:
@@ -48,7 +63,7 @@ def to_anthropic_messages(messages: list[Message]) -> tuple[str | None, list[dic
         elif role == "tool":
             result: dict[str, Any] = {
                 "type": "tool_result",
-                "tool_use_id": message.get("tool_call_id", ""),
+                "tool_use_id": claude_tool_id(message.get("tool_call_id", "")),
                 "content": text_of(content),
             }
             if message.get("is_error"):
@@ -67,7 +82,12 @@ def to_anthropic_messages(messages: list[Message]) -> tuple[str | None, list[dic
                 except ValueError:
                     raise ConfigError(f"tool call {call.get('id')!r} has arguments that are not JSON") from None
                 blocks.append(
-                    {"type": "tool_use", "id": call.get("id", ""), "name": function.get("name", ""), "input": parsed}
+                    {
+                        "type": "tool_use",
+                        "id": claude_tool_id(call.get("id", "")),
+                        "name": function.get("name", ""),
+                        "input": parsed,
+                    }
                 )
             if blocks:
                 add(role, blocks)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 import socket
 import threading
 import time
@@ -37,6 +38,7 @@ class Reply:
     cut_after: int | None = None  # stream: drop the connection after this many text chunks
     error_after: int | None = None  # stream: send an error event after this many text chunks
     tool: tuple[str, dict[str, Any]] | None = None  # answer with one call of this tool instead of text
+    tool_id: str = "call_fake1"  # the id of that call (OpenAI-format fakes; Kimi K2's look like functions.NAME:0)
     extra: dict[str, Any] = field(default_factory=dict)  # Ollama: extra fields on the final object
     # Write the whole answer yourself (status line, headers, body, pauses): the hostile and broken servers.
     script: Callable[[_Handler], None] | None = None
@@ -366,7 +368,7 @@ class FakeOpenAI(FakeServer):
         if reply.tool is not None:
             name, arguments = reply.tool
             call = {
-                "id": "call_fake1",
+                "id": reply.tool_id,
                 "type": "function",
                 "function": {"name": name, "arguments": json.dumps(arguments)},
             }
@@ -408,6 +410,21 @@ class FakeOpenAI(FakeServer):
         handler.end_stream()
 
 
+_ANTHROPIC_TOOL_ID = re.compile(r"[a-zA-Z0-9_-]+")
+
+
+def _anthropic_tool_ids(body: dict[str, Any]) -> list[str]:
+    """The ids of the tool_use and tool_result blocks of a Messages request."""
+    ids = []
+    for message in body.get("messages") or ():
+        for block in message.get("content") if isinstance(message.get("content"), list) else ():
+            if block.get("type") == "tool_use":
+                ids.append(str(block.get("id")))
+            elif block.get("type") == "tool_result":
+                ids.append(str(block.get("tool_use_id")))
+    return ids
+
+
 class FakeAnthropic(FakeServer):
     """Anthropic Messages API (`POST /v1/messages`), JSON and SSE events."""
 
@@ -428,6 +445,11 @@ class FakeAnthropic(FakeServer):
             return
         if not path.endswith("/v1/messages"):
             handler.send_json(404, self.error_body(404))
+            return
+        bad_id = next((i for i in _anthropic_tool_ids(body) if not _ANTHROPIC_TOOL_ID.fullmatch(i)), None)
+        if bad_id is not None:  # as the API answers: tool_use.id must match ^[a-zA-Z0-9_-]+$
+            message = f"messages: tool_use.id: String should match pattern '^[a-zA-Z0-9_-]+$' (got {bad_id!r})"
+            handler.send_json(400, {"type": "error", "error": {"type": "invalid_request_error", "message": message}})
             return
         model = body.get("model", "claude-sonnet-4-6")
         blocks: list[dict[str, Any]] = [{"type": "text", "text": reply.text}]
