@@ -186,8 +186,9 @@ class LLMRouter(_router.LLMRouter):
     # --- clients ------------------------------------------------------------------------------------------
     def _make_client(self, kind: LLMProvider, core_make: Any, asynchronous: bool, endpoint: Any) -> Any:
         given = self._given_clients.get((kind, asynchronous))
-        if given is not None:
-            return given
+        first = self.providers[kind].pool.endpoints[0]
+        if given is not None and (endpoint.url, endpoint.credential) == (first.url, first.credential):
+            return given  # the original's attribute held the first key's client; other keys get their own
         name = _CLIENTS[kind][2 if asynchronous else 1]
         cls = globals()[name]  # looked up now: a patch of cortex.llm_router.<name> takes effect
         if cls is _REAL[name]:
