@@ -415,10 +415,15 @@ class Timeouts:
     cloud_connect: float = _defaults.CLOUD_CONNECT_TIMEOUT
     cloud_read: float = _defaults.CLOUD_READ_TIMEOUT
     deadline: float = _defaults.REQUEST_DEADLINE
+    # Streams only, each under the deadline: the first token (a model load counts; past it, the next endpoint or
+    # provider is tried, as no output has been shown) and the wait between tokens after it. None: no such limit.
+    first_token: float | None = None
+    stream_idle: float | None = None
 
     def __post_init__(self) -> None:
         for f in fields(self):
-            check_number("Timeouts", f.name, getattr(self, f.name), minimum=0, inclusive=False)
+            if getattr(self, f.name) is not None or f.name not in ("first_token", "stream_idle"):
+                check_number("Timeouts", f.name, getattr(self, f.name), minimum=0, inclusive=False)
 
 
 @dataclass(frozen=True)

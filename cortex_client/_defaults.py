@@ -16,6 +16,9 @@ from ._types import LLMProvider, TaskType
 # (seconds to minutes); aborting makes Ollama abort the load, so the first-byte limit is generous.
 OLLAMA_CONNECT_TIMEOUT = 2.0
 OLLAMA_READ_TIMEOUT = 300.0
+# Ollama's context window when neither the request, the router nor the Modelfile sets `num_ctx` (and the server's
+# OLLAMA_CONTEXT_LENGTH does not): what the truncation guard assumes then.
+OLLAMA_DEFAULT_NUM_CTX = 4096
 CLOUD_CONNECT_TIMEOUT = 5.0
 CLOUD_READ_TIMEOUT = 120.0
 # One budget for a whole request: every retry and every fallback together.

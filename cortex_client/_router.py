@@ -22,6 +22,7 @@ from ._checks import (
     check_instance,
     checked_max_tokens,
     checked_messages,
+    checked_num_ctx,
     checked_task_type,
     checked_temperature,
     checked_tool_choice,
@@ -139,6 +140,12 @@ class _Walk:
         if kind is ErrorKind.BAD_REQUEST:
             endpoint.breaker.release_probe()  # the server answered; the request was at fault
             raise error
+        if kind is ErrorKind.CONTEXT and not output_started:
+            # The endpoint answered as configured; its other endpoints run the same model: next provider.
+            endpoint.breaker.release_probe()
+            self._endpoints = iter(())
+            logger.warning("%s: %s; trying the next provider", step.provider.kind.value, error)
+            return
         if kind is ErrorKind.DEADLINE:  # no verdict on the endpoint; no time left for anything else
             endpoint.breaker.release_probe()
             self.deadline_hit = True
@@ -227,6 +234,12 @@ class _Walk:
         return error
 
 
+def _num_ctx_for(given: int | Mapping[str, int] | None, model: str) -> int | None:
+    """Ollama's num_ctx for `model`: one number for every model, or a model id -> num_ctx mapping."""
+    value = given.get(model) if isinstance(given, Mapping) else given
+    return checked_num_ctx(value, "ollama_num_ctx")
+
+
 def _default_max_tokens(given: int | Mapping[LLMProvider, int] | None) -> dict[LLMProvider, int]:
     if given is None:
         return dict(_defaults.DEFAULT_MAX_TOKENS)
@@ -244,14 +257,36 @@ def _default_max_tokens(given: int | Mapping[LLMProvider, int] | None) -> dict[L
     return chosen
 
 
-def _bounded(items: Iterator[StreamItem], at: float) -> Iterator[StreamItem]:
-    """A provider stream whose every step runs under the request deadline (see _http)."""
+def _step_at(at: float, timeouts: Timeouts, started: bool) -> tuple[float, float | None]:
+    """When the next stream item must have come: the first token's or the idle limit, never after the deadline."""
+    limit = timeouts.stream_idle if started else timeouts.first_token
+    return (min(at, time.monotonic() + limit), limit) if limit else (at, None)
+
+
+def _stalled(step: _Step, limit: float, started: bool) -> ProviderError:
+    """The first token or the next one did not come in time: a timeout of this endpoint (retry, then fall back before
+    the first token; StreamInterrupted after it), not the request's deadline."""
+    what = f"no token for {limit:g} s (stream idle)" if started else f"no first token within {limit:g} s"
+    return ProviderError(what, provider=step.provider.kind, kind=ErrorKind.TIMEOUT, endpoint=step.endpoint.label)
+
+
+def _bounded(items: Iterator[StreamItem], at: float, timeouts: Timeouts, step: _Step) -> Iterator[StreamItem]:
+    """A provider stream whose every step runs under the request deadline (see _http), and under the first-token
+    or idle limit of `timeouts` where they are nearer."""
+    started = False
     try:
         while True:
-            with deadline(at):
-                item = next(items, None)
+            step_at, limit = _step_at(at, timeouts, started)
+            try:
+                with deadline(step_at):
+                    item = next(items, None)
+            except ProviderError as error:
+                if limit is not None and error.kind is ErrorKind.DEADLINE and step_at < at:
+                    raise _stalled(step, limit, started) from None
+                raise
             if item is None:
                 return
+            started = started or isinstance(item, str)
             yield item
     finally:
         items.close()  # type: ignore[attr-defined]
@@ -267,17 +302,24 @@ async def _within(at: float, awaitable: Awaitable[T]) -> T:
     return await asyncio.wait_for(awaitable, at - time.monotonic())
 
 
-async def _abounded(items: AsyncIterator[StreamItem], walk: _Walk, step: _Step) -> AsyncIterator[StreamItem]:
+async def _abounded(
+    items: AsyncIterator[StreamItem], walk: _Walk, step: _Step, timeouts: Timeouts
+) -> AsyncIterator[StreamItem]:
     import asyncio  # noqa: PLC0415
 
+    started = False
     try:
         while True:
+            step_at, limit = _step_at(walk.deadline_at, timeouts, started)
             try:
-                item = await _within(walk.deadline_at, anext(items))
+                item = await _within(step_at, anext(items))
             except StopAsyncIteration:
                 return
             except asyncio.TimeoutError:
+                if limit is not None and step_at < walk.deadline_at:
+                    raise _stalled(step, limit, started) from None
                 raise walk.deadline_error(step) from None
+            started = started or isinstance(item, str)
             yield item
     finally:
         await items.aclose()  # type: ignore[attr-defined]
@@ -320,6 +362,8 @@ class LLMRouter:
         prices: Mapping[str, tuple[float, float]] | None = None,
         max_connections: int | None = None,
         default_max_tokens: int | Mapping[LLMProvider, int] | None = None,
+        ollama_num_ctx: int | Mapping[str, int] | None = None,
+        on_truncation: str = "fallback",
     ) -> None:
         arguments = {
             "ANTHROPIC_API_KEY": claude_api_key,
@@ -345,6 +389,9 @@ class LLMRouter:
             check_instance(name, value, cls)
         if max_connections is not None:
             check_count("LLMRouter", "max_connections", max_connections, minimum=1)
+        if on_truncation not in ("fallback", "raise"):
+            raise ConfigError(f'on_truncation must be "fallback" or "raise", got {on_truncation!r}')
+        self.on_truncation = on_truncation
         self.settings = (settings or Settings.load()).merged(arguments)
         s = self.settings
         if isinstance(default_provider, str):
@@ -408,6 +455,8 @@ class LLMRouter:
                 breaker=self.breaker,
                 max_connections=max_connections or _defaults.MAX_CONNECTIONS,
                 default_max_tokens=self.default_max_tokens[spec.kind],
+                num_ctx=_num_ctx_for(ollama_num_ctx, chosen[spec.kind]),
+                on_truncation=on_truncation,
             )
 
         self._chains: dict[tuple[TaskType, LLMProvider | None], tuple[Provider, ...]] = {}
@@ -506,6 +555,7 @@ class LLMRouter:
         max_tokens: int | None,
         tools: list[Tool] | None,
         tool_choice: ToolChoice,
+        num_ctx: int | None = None,
     ) -> tuple[ChatRequest, _Walk]:
         if self._closed:
             # A closed router would quietly build new HTTP clients (and leak them): say so instead.
@@ -521,6 +571,7 @@ class LLMRouter:
             checked_max_tokens(max_tokens),
             tools,
             checked_tool_choice(tool_choice, tools),
+            checked_num_ctx(num_ctx, "num_ctx"),
         )
         chain = self._chain(checked_task_type(task_type), force_provider)
         return request, _Walk(chain, self.retry, self.breaker, self.timeouts.deadline)
@@ -534,6 +585,8 @@ class LLMRouter:
         max_tokens: int | None = None,
         tools: list[Tool] | None = None,
         tool_choice: ToolChoice = None,
+        *,
+        num_ctx: int | None = None,
     ) -> LLMResponse:
         began = time.monotonic()
         request, walk = self._start(
@@ -544,6 +597,7 @@ class LLMRouter:
             max_tokens=max_tokens,
             tools=tools,
             tool_choice=tool_choice,
+            num_ctx=num_ctx,
         )
         while (step := walk.next()) is not None:
             try:  # the sleep too: an interrupt while waiting to retry a probe must still release it
@@ -570,6 +624,8 @@ class LLMRouter:
         max_tokens: int | None = None,
         tools: list[Tool] | None = None,
         tool_choice: ToolChoice = None,
+        *,
+        num_ctx: int | None = None,
     ) -> LLMResponse:
         import asyncio  # noqa: PLC0415 - asyncio is heavy to import and only needed here
 
@@ -582,6 +638,7 @@ class LLMRouter:
             max_tokens=max_tokens,
             tools=tools,
             tool_choice=tool_choice,
+            num_ctx=num_ctx,
         )
         while (step := walk.next()) is not None:
             try:
@@ -613,6 +670,8 @@ class LLMRouter:
         max_tokens: int | None = None,
         tools: list[Tool] | None = None,
         tool_choice: ToolChoice = None,
+        *,
+        num_ctx: int | None = None,
     ) -> Iterator[StreamChunk]:
         """Yield text deltas, then one final chunk with the full response. Falls back only before the
         first text was yielded; a failure after that raises StreamInterrupted."""
@@ -625,6 +684,7 @@ class LLMRouter:
             max_tokens=max_tokens,
             tools=tools,
             tool_choice=tool_choice,
+            num_ctx=num_ctx,
         )
         while (step := walk.next()) is not None:
             output_started = False
@@ -633,7 +693,10 @@ class LLMRouter:
                 if step.delay:
                     time.sleep(step.delay)
                 with step.endpoint.busy():
-                    for item in _bounded(step.provider.stream(request, step.endpoint, step.budget), walk.deadline_at):
+                    if self.timeouts.first_token:  # build the client (an SDK import: seconds) before the clock
+                        step.provider._sync_client(step.endpoint)
+                    items = step.provider.stream(request, step.endpoint, step.budget)
+                    for item in _bounded(items, walk.deadline_at, self.timeouts, step):
                         if isinstance(item, str):
                             output_started = True
                             yield StreamChunk(text=item)
@@ -660,6 +723,8 @@ class LLMRouter:
         max_tokens: int | None = None,
         tools: list[Tool] | None = None,
         tool_choice: ToolChoice = None,
+        *,
+        num_ctx: int | None = None,
     ) -> AsyncIterator[StreamChunk]:
         """Async `stream`."""
         import asyncio  # noqa: PLC0415
@@ -673,6 +738,7 @@ class LLMRouter:
             max_tokens=max_tokens,
             tools=tools,
             tool_choice=tool_choice,
+            num_ctx=num_ctx,
         )
         while (step := walk.next()) is not None:
             output_started = False
@@ -681,8 +747,10 @@ class LLMRouter:
                 if step.delay:
                     await asyncio.sleep(step.delay)
                 with step.endpoint.busy():
+                    if self.timeouts.first_token:  # build the client (an SDK import: seconds) before the clock
+                        await step.provider._async_client(step.endpoint)
                     items = step.provider.astream(request, step.endpoint, step.budget)
-                    async for item in _abounded(items, walk, step):
+                    async for item in _abounded(items, walk, step, self.timeouts):
                         if isinstance(item, str):
                             output_started = True
                             yield StreamChunk(text=item)

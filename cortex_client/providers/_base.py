@@ -82,6 +82,7 @@ class ChatRequest:
     max_tokens: int | None  # None: the provider's default bound
     tools: list[Tool] | None = None
     tool_choice: ToolChoice = None
+    num_ctx: int | None = None  # Ollama's context window for this request (None: the model's)
 
 
 StreamItem = str | LLMResponse

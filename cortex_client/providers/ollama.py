@@ -19,6 +19,7 @@ import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
+from .. import _defaults
 from .._errors import ErrorKind, LocalOnlyViolation, ProviderError
 from .._http import bound_client
 from .._pool import Endpoint
@@ -113,9 +114,19 @@ API_CHOICES = ("auto", "native", "openai")
 class OllamaProvider(Provider):
     kind = LLMProvider.OLLAMA
 
-    def __init__(self, *, local_only: bool = False, api: str = "auto", **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *,
+        local_only: bool = False,
+        api: str = "auto",
+        num_ctx: int | None = None,
+        on_truncation: str = "fallback",
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
         self.local_only = local_only
+        self.num_ctx = num_ctx  # this model's context window, sent as options.num_ctx (None: the Modelfile's)
+        self.on_truncation = on_truncation
         if api not in API_CHOICES:
             raise ValueError(f"api must be one of {API_CHOICES}, got {api!r}")
         self.api = api
@@ -210,6 +221,9 @@ class OllamaProvider(Provider):
             "stream": stream,
             "options": {"temperature": request.temperature, "num_predict": self.max_tokens(request)},
         }
+        num_ctx = request.num_ctx or self.num_ctx
+        if num_ctx:
+            body["options"]["num_ctx"] = num_ctx
         tools = _native_tools(request)
         if tools:
             body["tools"] = tools
@@ -263,6 +277,27 @@ class OllamaProvider(Provider):
             finish_reason=finish,
             tokens_per_second=completion / eval_ns * 1e9 if eval_ns > 0 else None,
             usage_estimated=estimated,
+        )
+
+    def check_context(self, data: dict[str, Any], request: ChatRequest, endpoint: Endpoint) -> None:
+        """Ollama cuts a prompt longer than the context window and still answers 200 (ollama#17889): refuse such an
+        answer. The cut is certain when the prompt (about 4 characters per token) cannot fit the window in effect
+        (the request's num_ctx, else the model's, else Ollama's default) and Ollama reports fewer prompt tokens
+        (`prompt_eval_count`) than that. Policy "fallback": a provider failure (kind CONTEXT, the next provider
+        answers); "raise": the request's own error (kind BAD_REQUEST: no fallback)."""
+        evaluated = data.get("prompt_eval_count")
+        if not isinstance(evaluated, int):
+            return
+        window = request.num_ctx or self.num_ctx or _defaults.OLLAMA_DEFAULT_NUM_CTX
+        needed = estimate_tokens(request.messages)
+        if needed <= window or evaluated >= needed:
+            return
+        kind = ErrorKind.CONTEXT if self.on_truncation == "fallback" else ErrorKind.BAD_REQUEST
+        raise self.error(
+            f"prompt truncated: Ollama evaluated {evaluated} prompt tokens of about {needed} (num_ctx {window}); "
+            "raise num_ctx (per request, or LLMRouter(ollama_num_ctx=...)) or shorten the prompt",
+            kind,
+            endpoint,
         )
 
     def _parse_line(self, line: str, endpoint: Endpoint) -> dict[str, Any] | None:
@@ -330,6 +365,7 @@ class OllamaProvider(Provider):
                 if not isinstance(message, dict):
                     raise self.malformed("no message", endpoint)
                 result = self._response(data, str(message.get("content") or ""), _tool_calls(message), request)
+                self.check_context(data, request, endpoint)
         except MALFORMED as exc:
             raise self.malformed(f"{type(exc).__name__}: {exc}", endpoint) from None
         if dialect == "native":
@@ -529,7 +565,9 @@ class _StreamAccumulator:
     def finish(self) -> LLMResponse:
         if self.final is None:
             raise self.provider.error("stream ended before done", ErrorKind.STREAM, self.endpoint)
-        return self.provider._response(self.final, "".join(self.parts), self.calls, self.request, len(self.parts))
+        response = self.provider._response(self.final, "".join(self.parts), self.calls, self.request, len(self.parts))
+        self.provider.check_context(self.final, self.request, self.endpoint)
+        return response
 
 
 def _count(counts: dict[str, Any], key: str, estimate: Callable[[], int]) -> int:

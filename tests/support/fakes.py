@@ -285,12 +285,16 @@ class FakeOllama(FakeServer):
             handler.send_json(404, {"error": "not found"})
 
     def _final(self, body: dict[str, Any], reply: Reply) -> dict[str, Any]:
+        # A prompt longer than the context window (options.num_ctx, else Ollama's default 4096) is cut to it, and
+        # the answer is still a 200 (ollama#17889): its prompt_eval_count is the window, not the prompt.
+        window = int((body.get("options") or {}).get("num_ctx") or 4096)
+        prompt = sum(len(str(m.get("content") or "")) for m in body.get("messages") or ()) // 4
         return {
             "model": body.get("model", ""),
             "created_at": "2026-01-01T00:00:00Z",
             "done": True,
             "done_reason": "stop",
-            "prompt_eval_count": 7,
+            "prompt_eval_count": window if prompt > window else 7,
             "eval_count": len(self.pieces(reply.text)),
             "eval_duration": 500_000_000,
             "load_duration": 1000,
