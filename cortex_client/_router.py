@@ -42,6 +42,7 @@ from ._http import deadline
 from ._pool import Endpoint
 from ._registry import CLOUD_HOSTS, PROVIDERS, SPECS
 from ._retry import backoff_delay
+from ._structured import parse, structure_of
 from ._types import Attempt, LLMProvider, LLMResponse, Message, StreamChunk, TaskType, Tool
 from .providers._base import ChatRequest, Provider, StreamItem, ToolChoice
 from .providers.ollama import OllamaProvider, is_cloud_model
@@ -556,6 +557,7 @@ class LLMRouter:
         tools: list[Tool] | None,
         tool_choice: ToolChoice,
         num_ctx: int | None = None,
+        json_schema: Any = None,
     ) -> tuple[ChatRequest, _Walk]:
         if self._closed:
             # A closed router would quietly build new HTTP clients (and leak them): say so instead.
@@ -572,7 +574,10 @@ class LLMRouter:
             tools,
             checked_tool_choice(tool_choice, tools),
             checked_num_ctx(num_ctx, "num_ctx"),
+            structure_of(json_schema),
         )
+        if request.structure is not None and tools:
+            raise ConfigError("json_schema and tools cannot be given together (Claude's structured output is a tool)")
         chain = self._chain(checked_task_type(task_type), force_provider)
         return request, _Walk(chain, self.retry, self.breaker, self.timeouts.deadline)
 
@@ -587,6 +592,7 @@ class LLMRouter:
         tool_choice: ToolChoice = None,
         *,
         num_ctx: int | None = None,
+        json_schema: Any = None,
     ) -> LLMResponse:
         began = time.monotonic()
         request, walk = self._start(
@@ -598,13 +604,16 @@ class LLMRouter:
             tools=tools,
             tool_choice=tool_choice,
             num_ctx=num_ctx,
+            json_schema=json_schema,
         )
         while (step := walk.next()) is not None:
             try:  # the sleep too: an interrupt while waiting to retry a probe must still release it
                 if step.delay:
                     time.sleep(step.delay)
                 with step.endpoint.busy(), deadline(walk.deadline_at):
-                    response = step.provider.complete(request, step.endpoint, step.budget)
+                    response = self._structured(
+                        step.provider.complete(request, step.endpoint, step.budget), request, step
+                    )
             except ProviderError as error:
                 self._failed(walk, step, error)
                 continue
@@ -626,6 +635,7 @@ class LLMRouter:
         tool_choice: ToolChoice = None,
         *,
         num_ctx: int | None = None,
+        json_schema: Any = None,
     ) -> LLMResponse:
         import asyncio  # noqa: PLC0415 - asyncio is heavy to import and only needed here
 
@@ -639,6 +649,7 @@ class LLMRouter:
             tools=tools,
             tool_choice=tool_choice,
             num_ctx=num_ctx,
+            json_schema=json_schema,
         )
         while (step := walk.next()) is not None:
             try:
@@ -649,6 +660,7 @@ class LLMRouter:
                         response = await _within(
                             walk.deadline_at, step.provider.acomplete(request, step.endpoint, step.budget)
                         )
+                        response = self._structured(response, request, step)
                     except asyncio.TimeoutError:
                         raise walk.deadline_error(step) from None
             except ProviderError as error:
@@ -813,6 +825,24 @@ class LLMRouter:
             attempts=attempts,
             error=error,
         )
+
+    @staticmethod
+    def _structured(response: LLMResponse, request: ChatRequest, step: _Step) -> LLMResponse:
+        """A structured answer parsed and checked against its schema; one that does not match is the provider's
+        failure (a malformed answer: retried, then the next provider answers)."""
+        if request.structure is None:
+            return response
+        parsed, problem = parse(response.content, request.structure)
+        if problem is not None:
+            raise ProviderError(
+                f"malformed answer: does not match the schema: {problem}",
+                provider=step.provider.kind,
+                kind=ErrorKind.SERVER,
+                status=200,
+                endpoint=step.endpoint.label,
+            )
+        response.parsed = parsed
+        return response
 
     def _meant_for(self, request: dict[str, Any]) -> LLMProvider:
         """The provider a request that failed before any call would have gone to first."""

@@ -86,6 +86,8 @@ class LLMResponse:
     # complete_batch only: a failed request's slot is a response with content "Error: ..." and model "error"
     # (as in the original); this holds the exception itself.
     error: Exception | None = field(default=None, repr=False)
+    # Structured output (json_schema=...): the answer parsed and validated: a dict, or the pydantic model's instance.
+    parsed: Any = None
 
     def to_message(self) -> Message:
         """The assistant message to append to the conversation (keeps tool calls for the next turn)."""

@@ -16,6 +16,7 @@ from .. import _defaults
 from .._config import BreakerPolicy, Timeouts, refuse_userinfo, url_secrets
 from .._errors import ErrorKind, ProviderError
 from .._pool import Endpoint, EndpointPool
+from .._structured import Structure
 from .._types import LLMProvider, LLMResponse, Message, Tool, ToolCall
 
 ToolChoice = str | dict[str, Any] | None
@@ -83,6 +84,7 @@ class ChatRequest:
     tools: list[Tool] | None = None
     tool_choice: ToolChoice = None
     num_ctx: int | None = None  # Ollama's context window for this request (None: the model's)
+    structure: Structure | None = None  # structured output: the JSON schema the answer must match
 
 
 StreamItem = str | LLMResponse

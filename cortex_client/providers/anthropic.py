@@ -164,6 +164,12 @@ class AnthropicProvider(SDKProvider):
             params["temperature"] = min(max(request.temperature, 0.0), 1.0)  # Claude's range is [0, 1]
         if system:
             params["system"] = system
+        if request.structure is not None:  # structured output: one tool Claude must call, its input the answer
+            structure = request.structure
+            params["tools"] = [
+                {"name": structure.name, "description": "Give the answer.", "input_schema": structure.schema}
+            ]
+            params["tool_choice"] = {"type": "tool", "name": structure.name}
         if request.tools:
             params["tools"] = to_anthropic_tools(request.tools)
             choice = to_anthropic_tool_choice(request.tool_choice)
@@ -189,6 +195,8 @@ class AnthropicProvider(SDKProvider):
         for block in message.content:
             if block.type == "text":
                 texts.append(block.text)
+            elif block.type == "tool_use" and request.structure is not None and block.name == request.structure.name:
+                texts = [json.dumps(block.input)]  # the forced tool's input is the structured answer
             elif block.type == "tool_use":
                 calls.append(ToolCall(id=block.id, name=block.name, arguments=json.dumps(block.input)))
         prompt = int(message.usage.input_tokens or 0)

@@ -221,6 +221,8 @@ class OllamaProvider(Provider):
             "stream": stream,
             "options": {"temperature": request.temperature, "num_predict": self.max_tokens(request)},
         }
+        if request.structure is not None:
+            body["format"] = request.structure.schema
         num_ctx = request.num_ctx or self.num_ctx
         if num_ctx:
             body["options"]["num_ctx"] = num_ctx
@@ -597,6 +599,8 @@ def _openai_body(model: str, request: ChatRequest, max_tokens: int, stream: bool
     }
     if stream:
         body["stream_options"] = {"include_usage": True}
+    if request.structure is not None:  # llama.cpp's servers (C++ and Python) take the schema this way
+        body["response_format"] = {"type": "json_object", "schema": request.structure.schema}
     if request.tools:
         body["tools"] = request.tools
         if request.tool_choice is not None:

@@ -6,6 +6,7 @@ so upstream calls per request stay bounded and countable.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -13,6 +14,7 @@ from typing import Any
 from .. import _defaults
 from .._errors import ErrorKind
 from .._pool import Endpoint
+from .._structured import Structure, response_format
 from .._types import LLMProvider, LLMResponse, ToolCall
 from ._base import ChatRequest, ToolCallDeltas, estimate_tokens, sdk_transport_errors
 from ._sdk import SDKProvider, sdk_http_client
@@ -72,6 +74,8 @@ class OpenAIProvider(SDKProvider):
         else:
             params["temperature"] = self._temperature(request.temperature)
             params["max_tokens"] = self.max_tokens(request)
+        if request.structure is not None:
+            self._structure(params, request.structure)
         if request.tools:
             params["tools"] = request.tools
             if request.tool_choice is not None:
@@ -83,6 +87,10 @@ class OpenAIProvider(SDKProvider):
         if budget < self.timeouts.cloud_read:  # the request deadline is nearer than the read timeout
             params["timeout"] = max(budget, 0.001)
         return params
+
+    def _structure(self, params: dict[str, Any], structure: Structure) -> None:
+        """Structured output: OpenAI's json_schema response format (the schema constrains the generation)."""
+        params["response_format"] = response_format(structure)
 
     def _sdk_errors(self) -> tuple[type[Exception], ...]:
         import openai  # noqa: PLC0415 - loaded by the client already
@@ -135,6 +143,14 @@ class KimiProvider(OpenAIProvider):
 
     def _reasoning_model(self) -> bool:
         return False  # Moonshot's API takes max_tokens and temperature for every model
+
+    def _structure(self, params: dict[str, Any], structure: Structure) -> None:
+        """Moonshot's JSON mode (`json_object`; it documents no json_schema format), with the schema stated in a
+        system message; the router validates the answer either way."""
+        params["response_format"] = {"type": "json_object"}
+        schema = json.dumps(structure.schema, separators=(",", ":"))
+        note = {"role": "system", "content": f"Answer with one JSON object that matches this JSON schema: {schema}"}
+        params["messages"] = [note, *params["messages"]]
 
 
 class _StreamState:
