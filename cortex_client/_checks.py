@@ -147,6 +147,16 @@ def checked_num_ctx(value: Any, name: str) -> int | None:
     return value
 
 
+THINK_LEVELS = ("low", "medium", "high")
+
+
+def checked_think(value: Any) -> bool | str | None:
+    """None (the model's default), True/False, or a level."""
+    if value is None or isinstance(value, bool) or value in THINK_LEVELS:
+        return value  # type: ignore[no-any-return]
+    raise ConfigError(f"think must be True, False, None or one of {THINK_LEVELS}, got {_shown(value)}")
+
+
 def checked_task_type(value: Any) -> TaskType:
     if not isinstance(value, TaskType):
         raise ConfigError(f"task_type must be a TaskType (e.g. TaskType.USER_CHAT), got {_shown(value)}")

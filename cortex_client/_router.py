@@ -25,6 +25,7 @@ from ._checks import (
     checked_num_ctx,
     checked_task_type,
     checked_temperature,
+    checked_think,
     checked_tool_choice,
     checked_tools,
 )
@@ -44,7 +45,7 @@ from ._registry import CLOUD_HOSTS, PROVIDERS, SPECS
 from ._retry import backoff_delay
 from ._structured import parse, structure_of
 from ._types import Attempt, LLMProvider, LLMResponse, Message, StreamChunk, TaskType, Tool
-from .providers._base import ChatRequest, Provider, StreamItem, ToolChoice
+from .providers._base import ChatRequest, Provider, Reasoning, StreamItem, ToolChoice
 from .providers.ollama import OllamaProvider, is_cloud_model
 
 T = TypeVar("T")
@@ -558,6 +559,7 @@ class LLMRouter:
         tool_choice: ToolChoice,
         num_ctx: int | None = None,
         json_schema: Any = None,
+        think: bool | str | None = None,
     ) -> tuple[ChatRequest, _Walk]:
         if self._closed:
             # A closed router would quietly build new HTTP clients (and leak them): say so instead.
@@ -575,6 +577,7 @@ class LLMRouter:
             checked_tool_choice(tool_choice, tools),
             checked_num_ctx(num_ctx, "num_ctx"),
             structure_of(json_schema),
+            checked_think(think),
         )
         if request.structure is not None and tools:
             raise ConfigError("json_schema and tools cannot be given together (Claude's structured output is a tool)")
@@ -593,6 +596,7 @@ class LLMRouter:
         *,
         num_ctx: int | None = None,
         json_schema: Any = None,
+        think: bool | str | None = None,
     ) -> LLMResponse:
         began = time.monotonic()
         request, walk = self._start(
@@ -605,6 +609,7 @@ class LLMRouter:
             tool_choice=tool_choice,
             num_ctx=num_ctx,
             json_schema=json_schema,
+            think=think,
         )
         while (step := walk.next()) is not None:
             try:  # the sleep too: an interrupt while waiting to retry a probe must still release it
@@ -636,6 +641,7 @@ class LLMRouter:
         *,
         num_ctx: int | None = None,
         json_schema: Any = None,
+        think: bool | str | None = None,
     ) -> LLMResponse:
         import asyncio  # noqa: PLC0415 - asyncio is heavy to import and only needed here
 
@@ -650,6 +656,7 @@ class LLMRouter:
             tool_choice=tool_choice,
             num_ctx=num_ctx,
             json_schema=json_schema,
+            think=think,
         )
         while (step := walk.next()) is not None:
             try:
@@ -684,6 +691,7 @@ class LLMRouter:
         tool_choice: ToolChoice = None,
         *,
         num_ctx: int | None = None,
+        think: bool | str | None = None,
     ) -> Iterator[StreamChunk]:
         """Yield text deltas, then one final chunk with the full response. Falls back only before the
         first text was yielded; a failure after that raises StreamInterrupted."""
@@ -697,6 +705,7 @@ class LLMRouter:
             tools=tools,
             tool_choice=tool_choice,
             num_ctx=num_ctx,
+            think=think,
         )
         while (step := walk.next()) is not None:
             output_started = False
@@ -709,7 +718,10 @@ class LLMRouter:
                         step.provider._sync_client(step.endpoint)
                     items = step.provider.stream(request, step.endpoint, step.budget)
                     for item in _bounded(items, walk.deadline_at, self.timeouts, step):
-                        if isinstance(item, str):
+                        if isinstance(item, Reasoning):
+                            output_started = True
+                            yield StreamChunk(reasoning=str(item))
+                        elif isinstance(item, str):
                             output_started = True
                             yield StreamChunk(text=item)
                         else:
@@ -737,6 +749,7 @@ class LLMRouter:
         tool_choice: ToolChoice = None,
         *,
         num_ctx: int | None = None,
+        think: bool | str | None = None,
     ) -> AsyncIterator[StreamChunk]:
         """Async `stream`."""
         import asyncio  # noqa: PLC0415
@@ -751,6 +764,7 @@ class LLMRouter:
             tools=tools,
             tool_choice=tool_choice,
             num_ctx=num_ctx,
+            think=think,
         )
         while (step := walk.next()) is not None:
             output_started = False
@@ -763,7 +777,10 @@ class LLMRouter:
                         await step.provider._async_client(step.endpoint)
                     items = step.provider.astream(request, step.endpoint, step.budget)
                     async for item in _abounded(items, walk, step, self.timeouts):
-                        if isinstance(item, str):
+                        if isinstance(item, Reasoning):
+                            output_started = True
+                            yield StreamChunk(reasoning=str(item))
+                        elif isinstance(item, str):
                             output_started = True
                             yield StreamChunk(text=item)
                         else:

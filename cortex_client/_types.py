@@ -88,6 +88,9 @@ class LLMResponse:
     error: Exception | None = field(default=None, repr=False)
     # Structured output (json_schema=...): the answer parsed and validated: a dict, or the pydantic model's instance.
     parsed: Any = None
+    # The model's reasoning (Ollama message.thinking, Claude thinking blocks, Kimi reasoning_content), apart from
+    # `content`; "" when the model gave none.
+    reasoning: str = ""
 
     def to_message(self) -> Message:
         """The assistant message to append to the conversation (keeps tool calls for the next turn)."""
@@ -104,6 +107,7 @@ class StreamChunk:
 
     text: str = ""
     response: LLMResponse | None = None
+    reasoning: str = ""  # a reasoning delta (its `text` is then "")
 
     @property
     def done(self) -> bool:

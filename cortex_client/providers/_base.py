@@ -85,6 +85,13 @@ class ChatRequest:
     tool_choice: ToolChoice = None
     num_ctx: int | None = None  # Ollama's context window for this request (None: the model's)
     structure: Structure | None = None  # structured output: the JSON schema the answer must match
+    think: bool | str | None = None  # reasoning on/off or a level ("low", "medium", "high"); None: the model's
+
+
+class Reasoning(str):
+    """A reasoning delta in a provider stream (a text delta is a plain str)."""
+
+    __slots__ = ()
 
 
 StreamItem = str | LLMResponse

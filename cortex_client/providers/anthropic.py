@@ -19,8 +19,11 @@ from typing import Any
 from .._errors import ConfigError, ErrorKind
 from .._pool import Endpoint
 from .._types import LLMProvider, LLMResponse, Message, Tool, ToolCall
-from ._base import ChatRequest, ToolChoice, sdk_transport_errors, text_of
+from ._base import ChatRequest, Reasoning, ToolChoice, sdk_transport_errors, text_of
 from ._sdk import SDKProvider, sdk_http_client
+
+# Extended thinking's token budget per `think` level (True: medium); Claude's minimum is 1024.
+THINKING_BUDGETS = {"low": 1024, "medium": 4096, "True": 4096, "high": 16384}
 
 FINISH_REASONS = {
     "end_turn": "stop",
@@ -131,6 +134,7 @@ class AnthropicProvider(SDKProvider):
     def __init__(self, *, api_key: str, **kwargs: Any) -> None:
         super().__init__(api_key=api_key, **kwargs)
         self._takes_temperature = False
+        self._takes_thinking = False
 
     def _create(self, client: Any) -> Callable[..., Any]:
         return client.messages.create  # type: ignore[no-any-return]
@@ -141,7 +145,9 @@ class AnthropicProvider(SDKProvider):
         cls = anthropic.AsyncAnthropic if asynchronous else anthropic.Anthropic
         # anthropic 2.x removed `temperature` from messages.create (the API no longer takes it for
         # current models); older SDKs still take it, so send it only where the SDK knows it.
-        self._takes_temperature = "temperature" in inspect.signature(anthropic.resources.Messages.create).parameters
+        parameters = inspect.signature(anthropic.resources.Messages.create).parameters
+        self._takes_temperature = "temperature" in parameters
+        self._takes_thinking = "thinking" in parameters  # anthropic >= 0.47; older ones send it as extra_body
         timeout = anthropic.Timeout(self.timeouts.cloud_read, connect=self.timeouts.cloud_connect)
         return cls(
             api_key=endpoint.credential,
@@ -175,6 +181,15 @@ class AnthropicProvider(SDKProvider):
             choice = to_anthropic_tool_choice(request.tool_choice)
             if choice is not None:
                 params["tool_choice"] = choice
+        if request.think:  # extended thinking: its budget is spent from max_tokens, so the answer keeps its bound
+            thinking_budget = THINKING_BUDGETS.get(str(request.think), THINKING_BUDGETS["medium"])
+            thinking = {"type": "enabled", "budget_tokens": thinking_budget}
+            if self._takes_thinking:
+                params["thinking"] = thinking
+            else:
+                params["extra_body"] = {"thinking": thinking}
+            params["max_tokens"] += thinking_budget
+            params.pop("temperature", None)  # Claude takes only its default temperature with thinking
         if stream:
             params["stream"] = True
         if budget < self.timeouts.cloud_read:
@@ -191,9 +206,12 @@ class AnthropicProvider(SDKProvider):
 
     def _response(self, message: Any, request: ChatRequest) -> LLMResponse:
         texts: list[str] = []
+        thoughts: list[str] = []
         calls: list[ToolCall] = []
         for block in message.content:
-            if block.type == "text":
+            if block.type == "thinking":
+                thoughts.append(block.thinking)
+            elif block.type == "text":
                 texts.append(block.text)
             elif block.type == "tool_use" and request.structure is not None and block.name == request.structure.name:
                 texts = [json.dumps(block.input)]  # the forced tool's input is the structured answer
@@ -213,6 +231,7 @@ class AnthropicProvider(SDKProvider):
             output_tokens=output,
             tool_calls=calls,
             finish_reason=FINISH_REASONS.get(message.stop_reason or "", message.stop_reason),
+            reasoning="".join(thoughts),
         )
 
 
@@ -223,6 +242,7 @@ class _StreamState:
         self.provider = provider
         self.endpoint = endpoint
         self.parts: list[str] = []
+        self.thoughts: list[str] = []
         self.blocks: dict[int, dict[str, str]] = {}
         self.model = provider.model
         self.input_tokens = 0
@@ -244,6 +264,9 @@ class _StreamState:
             if delta.type == "text_delta" and delta.text:
                 self.parts.append(delta.text)
                 yield delta.text
+            elif delta.type == "thinking_delta" and delta.thinking:
+                self.thoughts.append(delta.thinking)
+                yield Reasoning(delta.thinking)
             elif delta.type == "input_json_delta" and event.index in self.blocks:
                 self.blocks[event.index]["arguments"] += delta.partial_json
         elif kind == "message_delta":
@@ -268,4 +291,5 @@ class _StreamState:
             output_tokens=self.output_tokens,
             tool_calls=calls,
             finish_reason=FINISH_REASONS.get(self.stop_reason or "", self.stop_reason),
+            reasoning="".join(self.thoughts),
         )

@@ -29,6 +29,7 @@ from ._base import (
     MALFORMED,
     ChatRequest,
     Provider,
+    Reasoning,
     StreamItem,
     ToolCallDeltas,
     estimate_tokens,
@@ -223,6 +224,8 @@ class OllamaProvider(Provider):
         }
         if request.structure is not None:
             body["format"] = request.structure.schema
+        if request.think is not None:  # True/False, or a level for the models that take one (gpt-oss)
+            body["think"] = request.think
         num_ctx = request.num_ctx or self.num_ctx
         if num_ctx:
             body["options"]["num_ctx"] = num_ctx
@@ -251,7 +254,14 @@ class OllamaProvider(Provider):
 
     # --- results ----------------------------------------------------------------------------------------
     def _response(
-        self, data: dict[str, Any], content: str, calls: list[ToolCall], request: ChatRequest, deltas: int | None = None
+        self,
+        data: dict[str, Any],
+        content: str,
+        calls: list[ToolCall],
+        request: ChatRequest,
+        deltas: int | None = None,
+        *,
+        reasoning: str = "",
     ) -> LLMResponse:
         if self.local_only and data.get("remote_host"):
             raise LocalOnlyViolation(
@@ -279,6 +289,7 @@ class OllamaProvider(Provider):
             finish_reason=finish,
             tokens_per_second=completion / eval_ns * 1e9 if eval_ns > 0 else None,
             usage_estimated=estimated,
+            reasoning=reasoning,
         )
 
     def check_context(self, data: dict[str, Any], request: ChatRequest, endpoint: Endpoint) -> None:
@@ -366,7 +377,8 @@ class OllamaProvider(Provider):
                 message = data.get("message")
                 if not isinstance(message, dict):
                     raise self.malformed("no message", endpoint)
-                result = self._response(data, str(message.get("content") or ""), _tool_calls(message), request)
+                content, thinking = str(message.get("content") or ""), str(message.get("thinking") or "")
+                result = self._response(data, content, _tool_calls(message), request, reasoning=thinking)
                 self.check_context(data, request, endpoint)
         except MALFORMED as exc:
             raise self.malformed(f"{type(exc).__name__}: {exc}", endpoint) from None
@@ -548,6 +560,7 @@ class _StreamAccumulator:
         self.endpoint = endpoint
         self.request = request
         self.parts: list[str] = []
+        self.thinking: list[str] = []
         self.calls: list[ToolCall] = []
         self.final: dict[str, Any] | None = None
 
@@ -557,6 +570,10 @@ class _StreamAccumulator:
             return
         message = data.get("message") or {}
         self.calls += _tool_calls(message)
+        thinking = str(message.get("thinking") or "")
+        if thinking:
+            self.thinking.append(thinking)
+            yield Reasoning(thinking)
         text = str(message.get("content") or "")
         if text:
             self.parts.append(text)
@@ -567,7 +584,9 @@ class _StreamAccumulator:
     def finish(self) -> LLMResponse:
         if self.final is None:
             raise self.provider.error("stream ended before done", ErrorKind.STREAM, self.endpoint)
-        response = self.provider._response(self.final, "".join(self.parts), self.calls, self.request, len(self.parts))
+        response = self.provider._response(
+            self.final, "".join(self.parts), self.calls, self.request, len(self.parts), reasoning="".join(self.thinking)
+        )
         self.provider.check_context(self.final, self.request, self.endpoint)
         return response
 

@@ -16,7 +16,7 @@ from .._errors import ErrorKind
 from .._pool import Endpoint
 from .._structured import Structure, response_format
 from .._types import LLMProvider, LLMResponse, ToolCall
-from ._base import ChatRequest, ToolCallDeltas, estimate_tokens, sdk_transport_errors
+from ._base import ChatRequest, Reasoning, ToolCallDeltas, estimate_tokens, sdk_transport_errors
 from ._sdk import SDKProvider, sdk_http_client
 
 OPENAI_HOSTS = ("api.openai.com",)
@@ -76,6 +76,8 @@ class OpenAIProvider(SDKProvider):
             params["max_tokens"] = self.max_tokens(request)
         if request.structure is not None:
             self._structure(params, request.structure)
+        if isinstance(request.think, str) and self._reasoning_model():
+            params["reasoning_effort"] = request.think  # OpenAI's reasoning models: low, medium, high
         if request.tools:
             params["tools"] = request.tools
             if request.tool_choice is not None:
@@ -128,6 +130,7 @@ class OpenAIProvider(SDKProvider):
             tool_calls=calls,
             finish_reason=choice.finish_reason if choice else None,
             usage_estimated=usage is None,
+            reasoning=str(getattr(message, "reasoning_content", None) or ""),  # Kimi K2 (thinking models)
         )
 
 
@@ -161,6 +164,7 @@ class _StreamState:
         self.endpoint = endpoint
         self.request = request
         self.parts: list[str] = []
+        self.reasoning: list[str] = []
         self.calls = ToolCallDeltas()
         self.deltas = 0  # text and tool-call deltas: about one token each, the estimate when no usage comes
         self.finish_reason: str | None = None
@@ -182,6 +186,10 @@ class _StreamState:
                 continue
             if delta.content or getattr(delta, "tool_calls", None):
                 self.deltas += 1
+            reasoning = getattr(delta, "reasoning_content", None)
+            if isinstance(reasoning, str) and reasoning:
+                self.reasoning.append(reasoning)
+                yield Reasoning(reasoning)
             for call in getattr(delta, "tool_calls", None) or ():
                 function = call.function
                 self.calls.add(
@@ -217,6 +225,7 @@ class _StreamState:
             tool_calls=calls,
             finish_reason=self.finish_reason,
             usage_estimated=self.usage is None,
+            reasoning="".join(self.reasoning),
         )
 
 

@@ -38,6 +38,7 @@ class Reply:
     cut_after: int | None = None  # stream: drop the connection after this many text chunks
     error_after: int | None = None  # stream: send an error event after this many text chunks
     tool: tuple[str, dict[str, Any]] | None = None  # answer with one call of this tool instead of text
+    reasoning: str | None = None  # the model's reasoning, given where the request asks for it as each API does
     tool_id: str = "call_fake1"  # the id of that call (OpenAI-format fakes; Kimi K2's look like functions.NAME:0)
     extra: dict[str, Any] = field(default_factory=dict)  # Ollama: extra fields on the final object
     # Write the whole answer yourself (status line, headers, body, pauses): the hostile and broken servers.
@@ -319,12 +320,19 @@ class FakeOllama(FakeServer):
             else:
                 handler.send_json(200, final)
             return
+        thinking = reply.reasoning if reply.reasoning and body.get("think") not in (None, False) else None
         if not body.get("stream", True):
-            handler.send_json(
-                200, {**self._final(body, reply), "message": {"role": "assistant", "content": reply.text}}
-            )
+            message = {"role": "assistant", "content": reply.text, **({"thinking": thinking} if thinking else {})}
+            handler.send_json(200, {**self._final(body, reply), "message": message})
             return
         handler.start_stream("application/x-ndjson")
+        if thinking:  # Ollama streams the thinking first, in message.thinking, with empty content
+            line = {
+                "model": model,
+                "message": {"role": "assistant", "content": "", "thinking": thinking},
+                "done": False,
+            }
+            handler.chunk(json.dumps(line).encode() + b"\n")
 
         def encode(piece: str) -> bytes:
             line = {"model": model, "message": {"role": "assistant", "content": piece}, "done": False}
@@ -378,6 +386,8 @@ class FakeOpenAI(FakeServer):
             }
             message = {"role": "assistant", "content": None, "tool_calls": [call]}
             finish = "tool_calls"
+        if reply.reasoning:  # Kimi's thinking models: reasoning_content beside content
+            message["reasoning_content"] = reply.reasoning
         if not body.get("stream"):
             choice = {"index": 0, "message": message, "finish_reason": finish}
             handler.send_json(200, {**base, "choices": [choice], **({"usage": usage} if self.send_usage else {})})
@@ -388,6 +398,9 @@ class FakeOpenAI(FakeServer):
         def encode(piece: str) -> bytes:
             return _sse({**chunk_base, "choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": None}]})
 
+        if reply.reasoning:
+            delta = {"reasoning_content": reply.reasoning}
+            handler.chunk(_sse({**chunk_base, "choices": [{"index": 0, "delta": delta, "finish_reason": None}]}))
         if reply.tool is not None:
             call = message["tool_calls"][0]
             args = call["function"]["arguments"]
@@ -465,6 +478,11 @@ class FakeAnthropic(FakeServer):
                 {"type": "tool_use", "id": "toolu_fake1", "name": name, "input": arguments},
             ]
             stop = "tool_use"
+        thinking = (
+            reply.reasoning if reply.reasoning and (body.get("thinking") or {}).get("type") == "enabled" else None
+        )
+        if thinking:  # extended thinking: a thinking block (with its signature) before the answer
+            blocks = [{"type": "thinking", "thinking": thinking, "signature": "sig-fake"}, *blocks]
         usage = {"input_tokens": 20, "output_tokens": 10}
         message = {"id": "msg_fake", "type": "message", "role": "assistant", "model": model}
         if not body.get("stream"):
@@ -481,15 +499,28 @@ class FakeAnthropic(FakeServer):
             "usage": {"input_tokens": 20, "output_tokens": 1},
         }
         handler.chunk(_sse({"type": "message_start", "message": start}, "message_start"))
+        first = 0
+        if thinking:
+            block = {"type": "thinking", "thinking": "", "signature": ""}
+            handler.chunk(
+                _sse({"type": "content_block_start", "index": 0, "content_block": block}, "content_block_start")
+            )
+            for delta in (
+                {"type": "thinking_delta", "thinking": thinking},
+                {"type": "signature_delta", "signature": "s"},
+            ):
+                handler.chunk(_sse({"type": "content_block_delta", "index": 0, "delta": delta}, "content_block_delta"))
+            handler.chunk(_sse({"type": "content_block_stop", "index": 0}, "content_block_stop"))
+            first = 1
         handler.chunk(
             _sse(
-                {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
+                {"type": "content_block_start", "index": first, "content_block": {"type": "text", "text": ""}},
                 "content_block_start",
             )
         )
 
         def encode(piece: str) -> bytes:
-            delta = {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": piece}}
+            delta = {"type": "content_block_delta", "index": first, "delta": {"type": "text_delta", "text": piece}}
             return _sse(delta, "content_block_delta")
 
         if reply.tool is not None:
