@@ -44,7 +44,7 @@ from ._pool import Endpoint
 from ._registry import CLOUD_HOSTS, PROVIDERS, SPECS
 from ._retry import backoff_delay
 from ._structured import parse, structure_of
-from ._types import Attempt, LLMProvider, LLMResponse, Message, StreamChunk, TaskType, Tool
+from ._types import Attempt, Embeddings, LLMProvider, LLMResponse, Message, StreamChunk, TaskType, Tool
 from .providers._base import ChatRequest, Provider, Reasoning, StreamItem, ToolChoice
 from .providers.ollama import OllamaProvider, is_cloud_model
 
@@ -366,6 +366,7 @@ class LLMRouter:
         default_max_tokens: int | Mapping[LLMProvider, int] | None = None,
         ollama_num_ctx: int | Mapping[str, int] | None = None,
         on_truncation: str = "fallback",
+        embedding_models: Mapping[LLMProvider, str] | None = None,
     ) -> None:
         arguments = {
             "ANTHROPIC_API_KEY": claude_api_key,
@@ -394,6 +395,7 @@ class LLMRouter:
         if on_truncation not in ("fallback", "raise"):
             raise ConfigError(f'on_truncation must be "fallback" or "raise", got {on_truncation!r}')
         self.on_truncation = on_truncation
+        self.embedding_models: Mapping[LLMProvider, str] = {**_defaults.EMBEDDING_MODELS, **(embedding_models or {})}
         self.settings = (settings or Settings.load()).merged(arguments)
         s = self.settings
         if isinstance(default_provider, str):
@@ -679,6 +681,90 @@ class LLMRouter:
             walk.succeeded(step)
             return self._finish(response, walk, began)
         raise walk.exhausted(self._hints(walk.attempts))
+
+    # --- embeddings ---------------------------------------------------------------------------------------
+    def _embed_start(self, texts: list[str], force_provider: LLMProvider | str | None) -> tuple[list[str], _Walk]:
+        if self._closed:
+            raise ConfigError(
+                "this LLMRouter is closed (close(), aclose() or the end of its with block); make a new one"
+            )
+        if not isinstance(texts, list) or not texts or not all(isinstance(t, str) for t in texts):
+            raise ConfigError("texts must be a non-empty list of strings")
+        if force_provider is not None:
+            chain = self._chain(TaskType.USER_CHAT, force_provider)  # the same checks: configured, local-only
+        else:  # the local model first (free, private), then the cloud ones that have an embeddings API
+            chain = tuple(p for p in self.providers.values() if p.supports_embeddings)
+            if not self.enable_fallback:
+                chain = chain[:1]
+        if not chain[0].supports_embeddings:
+            raise ConfigError(f"{chain[0].kind.value} has no embeddings API")
+        return texts, _Walk(chain, self.retry, self.breaker, self.timeouts.deadline)
+
+    def embed(self, texts: list[str], *, force_provider: LLMProvider | str | None = None) -> Embeddings:
+        """One vector per text (Ollama /api/embed, else OpenAI's embeddings), with the fallback, deadline, breaker
+        and stats of chat. Vectors of different models are not comparable: `result.model` says whose they are."""
+        began = time.monotonic()
+        texts, walk = self._embed_start(texts, force_provider)
+        while (step := walk.next()) is not None:
+            model = self.embedding_models[step.provider.kind]
+            try:
+                if step.delay:
+                    time.sleep(step.delay)
+                with step.endpoint.busy(), deadline(walk.deadline_at):
+                    result = step.provider.embed(texts, model, step.endpoint, step.budget)
+            except ProviderError as error:
+                self._failed(walk, step, error)
+                continue
+            except BaseException:
+                walk.abandoned(step)
+                raise
+            walk.succeeded(step)
+            return self._embedded(result, walk, began)
+        raise walk.exhausted(self._hints(walk.attempts))
+
+    async def aembed(self, texts: list[str], *, force_provider: LLMProvider | str | None = None) -> Embeddings:
+        """Async `embed`."""
+        import asyncio  # noqa: PLC0415
+
+        began = time.monotonic()
+        texts, walk = self._embed_start(texts, force_provider)
+        while (step := walk.next()) is not None:
+            model = self.embedding_models[step.provider.kind]
+            try:
+                if step.delay:
+                    await asyncio.sleep(step.delay)
+                with step.endpoint.busy():
+                    try:
+                        result = await _within(
+                            walk.deadline_at, step.provider.aembed(texts, model, step.endpoint, step.budget)
+                        )
+                    except asyncio.TimeoutError:
+                        raise walk.deadline_error(step) from None
+            except ProviderError as error:
+                self._failed(walk, step, error)
+                continue
+            except BaseException:
+                walk.abandoned(step)
+                raise
+            walk.succeeded(step)
+            return self._embedded(result, walk, began)
+        raise walk.exhausted(self._hints(walk.attempts))
+
+    def _embedded(self, result: Embeddings, walk: _Walk, began: float) -> Embeddings:
+        result.latency_seconds = time.monotonic() - began
+        result.attempts = walk.attempts
+        price = None if result.provider is LLMProvider.OLLAMA else self.prices.get(result.model)
+        result.cost_usd = result.input_tokens * price[0] / 1_000_000 if price else 0.0
+        if self.track_costs:
+            with self._stats_lock:
+                self._stats["total_requests"] += 1
+                self._stats["total_cost_usd"] += result.cost_usd
+                entry = self._stats["providers"][result.provider.value]
+                entry["requests"] += 1
+                entry["tokens"] += result.input_tokens
+                entry["input_tokens"] += result.input_tokens
+                entry["cost_usd"] += result.cost_usd
+        return result
 
     def stream(  # noqa: PLR0917 - the original API is positional
         self,

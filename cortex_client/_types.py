@@ -112,3 +112,16 @@ class StreamChunk:
     @property
     def done(self) -> bool:
         return self.response is not None
+
+
+@dataclass
+class Embeddings:
+    """`embed` / `aembed`: one vector per text, in input order, and who made them."""
+
+    vectors: list[list[float]]
+    provider: LLMProvider
+    model: str  # vectors of different models are not comparable: check this where it matters
+    input_tokens: int = 0
+    cost_usd: float = 0.0
+    latency_seconds: float = 0.0
+    attempts: list[Attempt] = field(default_factory=list)

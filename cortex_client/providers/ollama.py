@@ -24,7 +24,7 @@ from .._errors import ErrorKind, LocalOnlyViolation, ProviderError
 from .._http import bound_client
 from .._pool import Endpoint
 from .._retry import kind_for_status, parse_retry_after
-from .._types import LLMProvider, LLMResponse, Message, Tool, ToolCall
+from .._types import Embeddings, LLMProvider, LLMResponse, Message, Tool, ToolCall
 from ._base import (
     MALFORMED,
     ChatRequest,
@@ -356,6 +356,53 @@ class OllamaProvider(Provider):
             return await (await self._async_client()).post(url, json=body, timeout=self._timeout(budget))
         except Exception as exc:
             raise self._transport_error(exc, endpoint) from exc
+
+    # --- embeddings -------------------------------------------------------------------------------------------
+    supports_embeddings = True
+
+    def _embed_request(self, texts: list[str], model: str, endpoint: Endpoint) -> tuple[str, dict[str, Any]]:
+        if self._dialect(endpoint) == "openai":
+            return _openai_url(endpoint.url).removesuffix("/chat/completions") + "/embeddings", {
+                "model": model,
+                "input": texts,
+            }
+        return endpoint.url + "/api/embed", {"model": model, "input": texts}
+
+    def embed(self, texts: list[str], model: str, endpoint: Endpoint, budget: float) -> Embeddings:
+        url, body = self._embed_request(texts, model, endpoint)
+        try:
+            response = self._sync_client().post(url, json=body, timeout=self._timeout(budget))
+        except Exception as exc:
+            raise self._transport_error(exc, endpoint) from exc
+        return self._embeddings(response, texts, model, endpoint)
+
+    async def aembed(self, texts: list[str], model: str, endpoint: Endpoint, budget: float) -> Embeddings:
+        url, body = self._embed_request(texts, model, endpoint)
+        try:
+            response = await (await self._async_client()).post(url, json=body, timeout=self._timeout(budget))
+        except Exception as exc:
+            raise self._transport_error(exc, endpoint) from exc
+        return self._embeddings(response, texts, model, endpoint)
+
+    def _embeddings(self, response: httpx.Response, texts: list[str], model: str, endpoint: Endpoint) -> Embeddings:
+        if response.status_code != 200:
+            raise self._status_error(response, endpoint)
+        try:
+            data = json.loads(response.content)
+        except ValueError:
+            raise self.malformed(f"not JSON: {response.text[:80]!r}", endpoint) from None
+        if not isinstance(data, dict):
+            raise self.malformed("not a JSON object", endpoint)
+        if "embeddings" in data:  # Ollama's /api/embed
+            vectors, tokens = data["embeddings"], data.get("prompt_eval_count")
+        else:  # OpenAI's /v1/embeddings
+            raw = data.get("data")
+            items = [i for i in raw if isinstance(i, dict)] if isinstance(raw, list) else []
+            vectors = [i.get("embedding") for i in sorted(items, key=lambda i: i.get("index") or 0)]
+            tokens = (data.get("usage") or {}).get("prompt_tokens")
+        checked = self.embeddings_of(vectors, len(texts), endpoint)
+        used = int(tokens) if isinstance(tokens, int) else sum(len(t) for t in texts) // 4
+        return Embeddings(checked, LLMProvider.OLLAMA, str(data.get("model") or model), used)
 
     def _complete_result(
         self, response: httpx.Response, endpoint: Endpoint, dialect: str, request: ChatRequest

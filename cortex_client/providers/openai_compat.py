@@ -15,7 +15,7 @@ from .. import _defaults
 from .._errors import ErrorKind
 from .._pool import Endpoint
 from .._structured import Structure, response_format
-from .._types import LLMProvider, LLMResponse, ToolCall
+from .._types import Embeddings, LLMProvider, LLMResponse, ToolCall
 from ._base import ChatRequest, Reasoning, ToolCallDeltas, estimate_tokens, sdk_transport_errors
 from ._sdk import SDKProvider, sdk_http_client
 
@@ -94,6 +94,38 @@ class OpenAIProvider(SDKProvider):
         """Structured output: OpenAI's json_schema response format (the schema constrains the generation)."""
         params["response_format"] = response_format(structure)
 
+    # --- embeddings ---------------------------------------------------------------------------------------
+    supports_embeddings = True
+
+    def _embed_params(self, texts: list[str], model: str, budget: float) -> dict[str, Any]:
+        params: dict[str, Any] = {"model": model, "input": texts}
+        if budget < self.timeouts.cloud_read:
+            params["timeout"] = max(budget, 0.001)
+        return params
+
+    def embed(self, texts: list[str], model: str, endpoint: Endpoint, budget: float) -> Embeddings:
+        client = self._sync_client(endpoint)
+        try:
+            answer = client.embeddings.create(**self._embed_params(texts, model, budget))
+        except self._call_errors() as exc:
+            raise self._error(exc, endpoint) from exc
+        return self._embeddings(answer, texts, model, endpoint)
+
+    async def aembed(self, texts: list[str], model: str, endpoint: Endpoint, budget: float) -> Embeddings:
+        client = await self._async_client(endpoint)
+        try:
+            answer = await client.embeddings.create(**self._embed_params(texts, model, budget))
+        except self._call_errors() as exc:
+            raise self._error(exc, endpoint) from exc
+        return self._embeddings(answer, texts, model, endpoint)
+
+    def _embeddings(self, answer: Any, texts: list[str], model: str, endpoint: Endpoint) -> Embeddings:
+        items = sorted(getattr(answer, "data", None) or (), key=lambda i: getattr(i, "index", 0) or 0)
+        vectors = self.embeddings_of([getattr(i, "embedding", None) for i in items], len(texts), endpoint)
+        tokens = getattr(getattr(answer, "usage", None), "prompt_tokens", None)
+        used = int(tokens) if isinstance(tokens, int) else sum(len(t) for t in texts) // 4
+        return Embeddings(vectors, self.kind, str(getattr(answer, "model", None) or model), used)
+
     def _sdk_errors(self) -> tuple[type[Exception], ...]:
         import openai  # noqa: PLC0415 - loaded by the client already
 
@@ -143,6 +175,8 @@ class KimiProvider(OpenAIProvider):
 
     def _temperature(self, value: float) -> float:
         return min(max(value, 0.0), 1.0)
+
+    supports_embeddings = False  # Moonshot has no embeddings API
 
     def _reasoning_model(self) -> bool:
         return False  # Moonshot's API takes max_tokens and temperature for every model

@@ -9,10 +9,12 @@ bare listening socket that only counts connections; `closed_port_url()` gives a 
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
 import re
 import socket
+import struct
 import threading
 import time
 from collections import deque
@@ -282,6 +284,10 @@ class FakeOllama(FakeServer):
             self.models.append(body.get("model", ""))
         elif path == "/api/chat":
             self._chat(handler, body, reply)
+        elif path == "/api/embed":  # one vector per input, in order; its length depends on the text
+            texts = body.get("input") if isinstance(body.get("input"), list) else [body.get("input")]
+            vectors = [[float(len(str(t))), 0.5, -0.5] for t in texts]
+            handler.send_json(200, {"model": body.get("model", ""), "embeddings": vectors, "prompt_eval_count": 5})
         else:
             handler.send_json(404, {"error": "not found"})
 
@@ -368,6 +374,15 @@ class FakeOpenAI(FakeServer):
         if method == "GET" and path.endswith("/models"):
             model = {"id": self.model, "object": "model", "created": 1, "owned_by": "fake"}
             handler.send_json(200, {"object": "list", "data": [model]})
+            return
+        if path.endswith("/embeddings"):
+            texts = body.get("input") if isinstance(body.get("input"), list) else [body.get("input")]
+            vectors: list[Any] = [[float(len(str(t))), 1.0] for t in texts]
+            if body.get("encoding_format") == "base64":  # little-endian float32, as the API sends it
+                vectors = [base64.b64encode(struct.pack(f"<{len(v)}f", *v)).decode() for v in vectors]
+            data = [{"object": "embedding", "index": i, "embedding": v} for i, v in enumerate(vectors)]
+            usage = {"prompt_tokens": 8, "total_tokens": 8}
+            handler.send_json(200, {"object": "list", "data": data, "model": body.get("model", ""), "usage": usage})
             return
         if not path.endswith("/chat/completions"):
             handler.send_json(404, self.error_body(404))
