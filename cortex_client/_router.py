@@ -13,7 +13,7 @@ import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Collection, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit
 
 from . import _defaults
@@ -47,6 +47,9 @@ from ._structured import parse, structure_of
 from ._types import Attempt, Embeddings, LLMProvider, LLMResponse, Message, StreamChunk, TaskType, Tool
 from .providers._base import ChatRequest, Provider, Reasoning, StreamItem, ToolChoice
 from .providers.ollama import OllamaProvider, is_cloud_model
+
+if TYPE_CHECKING:
+    from ._telemetry import Telemetry
 
 T = TypeVar("T")
 logger = logging.getLogger("cortex_client")
@@ -367,6 +370,9 @@ class LLMRouter:
         ollama_num_ctx: int | Mapping[str, int] | None = None,
         on_truncation: str = "fallback",
         embedding_models: Mapping[LLMProvider, str] | None = None,
+        telemetry: bool = False,
+        tracer_provider: Any = None,
+        meter_provider: Any = None,
     ) -> None:
         arguments = {
             "ANTHROPIC_API_KEY": claude_api_key,
@@ -396,6 +402,12 @@ class LLMRouter:
             raise ConfigError(f'on_truncation must be "fallback" or "raise", got {on_truncation!r}')
         self.on_truncation = on_truncation
         self.embedding_models: Mapping[LLMProvider, str] = {**_defaults.EMBEDDING_MODELS, **(embedding_models or {})}
+        # OpenTelemetry (the `otel` extra) only when asked for: otherwise nothing of it is imported.
+        self._telemetry: Telemetry | None = None
+        if telemetry or tracer_provider is not None or meter_provider is not None:
+            from ._telemetry import Telemetry  # noqa: PLC0415
+
+            self._telemetry = Telemetry(tracer_provider, meter_provider)
         self.settings = (settings or Settings.load()).merged(arguments)
         s = self.settings
         if isinstance(default_provider, str):
@@ -629,7 +641,7 @@ class LLMRouter:
                 raise
             walk.succeeded(step)
             return self._finish(response, walk, began)
-        raise walk.exhausted(self._hints(walk.attempts))
+        raise self._exhausted(walk, began, "chat")
 
     async def acomplete(  # noqa: PLR0917 - the original API is positional
         self,
@@ -680,7 +692,7 @@ class LLMRouter:
                 raise
             walk.succeeded(step)
             return self._finish(response, walk, began)
-        raise walk.exhausted(self._hints(walk.attempts))
+        raise self._exhausted(walk, began, "chat")
 
     # --- embeddings ---------------------------------------------------------------------------------------
     def _embed_start(self, texts: list[str], force_provider: LLMProvider | str | None) -> tuple[list[str], _Walk]:
@@ -720,7 +732,7 @@ class LLMRouter:
                 raise
             walk.succeeded(step)
             return self._embedded(result, walk, began)
-        raise walk.exhausted(self._hints(walk.attempts))
+        raise self._exhausted(walk, began, "embeddings")
 
     async def aembed(self, texts: list[str], *, force_provider: LLMProvider | str | None = None) -> Embeddings:
         """Async `embed`."""
@@ -748,7 +760,22 @@ class LLMRouter:
                 raise
             walk.succeeded(step)
             return self._embedded(result, walk, began)
-        raise walk.exhausted(self._hints(walk.attempts))
+        raise self._exhausted(walk, began, "embeddings")
+
+    def _exhausted(self, walk: _Walk, began: float, operation: str) -> AllProvidersFailed:
+        error = walk.exhausted(self._hints(walk.attempts))
+        if self._telemetry is not None:
+            provider = walk.attempts[0].provider if walk.attempts else None
+            models = self.embedding_models if operation == "embeddings" else self.models
+            self._telemetry.record(
+                operation=operation,
+                began=began,
+                provider=provider,
+                request_model=models.get(provider, "") if provider else "",
+                attempts=walk.attempts,
+                error=error,
+            )
+        return error
 
     def _embedded(self, result: Embeddings, walk: _Walk, began: float) -> Embeddings:
         result.latency_seconds = time.monotonic() - began
@@ -764,6 +791,17 @@ class LLMRouter:
                 entry["tokens"] += result.input_tokens
                 entry["input_tokens"] += result.input_tokens
                 entry["cost_usd"] += result.cost_usd
+        if self._telemetry is not None:
+            self._telemetry.record(
+                operation="embeddings",
+                began=began,
+                provider=result.provider,
+                request_model=self.embedding_models[result.provider],
+                attempts=result.attempts,
+                response_model=result.model,
+                input_tokens=result.input_tokens,
+                cost_usd=result.cost_usd,
+            )
         return result
 
     def stream(  # noqa: PLR0917 - the original API is positional
@@ -822,7 +860,7 @@ class LLMRouter:
             walk.succeeded(step)
             yield StreamChunk(response=self._finish(response, walk, began))
             return
-        raise walk.exhausted(self._hints(walk.attempts))
+        raise self._exhausted(walk, began, "chat")
 
     async def astream(  # noqa: PLR0917 - the original API is positional
         self,
@@ -881,7 +919,7 @@ class LLMRouter:
             walk.succeeded(step)
             yield StreamChunk(response=self._finish(response, walk, began))
             return
-        raise walk.exhausted(self._hints(walk.attempts))
+        raise self._exhausted(walk, began, "chat")
 
     async def complete_batch(
         self, requests: list[dict[str, Any]], max_concurrent: int | None = None, *, raise_errors: bool = False
@@ -979,6 +1017,19 @@ class LLMRouter:
                 entry["input_tokens"] += response.input_tokens
                 entry["output_tokens"] += response.output_tokens
                 entry["cost_usd"] += response.cost_usd
+        if self._telemetry is not None:
+            self._telemetry.record(
+                operation="chat",
+                began=began,
+                provider=response.provider,
+                request_model=self.models[response.provider],
+                attempts=walk.attempts,
+                response_model=response.model,
+                input_tokens=response.input_tokens,
+                output_tokens=response.output_tokens,
+                finish_reason=response.finish_reason,
+                cost_usd=response.cost_usd,
+            )
         return response
 
     def _hints(self, attempts: list[Attempt]) -> list[str]:
