@@ -17,7 +17,7 @@ from ._errors import (
 )
 from ._helpers import check_hardware_configs_parallel, complete_task, diagnose_errors_parallel, query_multiple_packages
 from ._router import LLMRouter, RoutingDecision
-from ._types import Attempt, LLMProvider, LLMResponse, Message, StreamChunk, TaskType, Tool, ToolCall
+from ._types import Attempt, Embeddings, LLMProvider, LLMResponse, Message, StreamChunk, TaskType, Tool, ToolCall
 
 __version__ = "0.1.0"
 
@@ -33,6 +33,7 @@ __all__ = [
     "BreakerPolicy",
     "ConfigError",
     "CortexLLMError",
+    "Embeddings",
     "ErrorKind",
     "LLMProvider",
     "LLMResponse",

@@ -138,6 +138,25 @@ def checked_max_tokens(value: Any) -> int | None:
     return value
 
 
+def checked_num_ctx(value: Any, name: str) -> int | None:
+    """None (the model's context window) or a whole number of tokens, at least 256."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 256:
+        raise ConfigError(f"{name} must be a whole number of tokens (at least 256), got {_shown(value)}")
+    return value
+
+
+THINK_LEVELS = ("low", "medium", "high")
+
+
+def checked_think(value: Any) -> bool | str | None:
+    """None (the model's default), True/False, or a level."""
+    if value is None or isinstance(value, bool) or value in THINK_LEVELS:
+        return value  # type: ignore[no-any-return]
+    raise ConfigError(f"think must be True, False, None or one of {THINK_LEVELS}, got {_shown(value)}")
+
+
 def checked_task_type(value: Any) -> TaskType:
     if not isinstance(value, TaskType):
         raise ConfigError(f"task_type must be a TaskType (e.g. TaskType.USER_CHAT), got {_shown(value)}")

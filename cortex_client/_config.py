@@ -20,7 +20,7 @@ from typing import TypeVar
 from . import _defaults
 from ._checks import check_count, check_number
 from ._errors import ConfigError
-from ._registry import CLOUD, PROVIDERS, lookup_provider
+from ._registry import CLOUD, PROVIDERS, ProviderSpec, lookup_provider
 from ._types import LLMProvider
 
 # Every key the client reads: the router's own, then each provider's (the registry's env names).
@@ -63,6 +63,11 @@ def parse_dotenv(text: str, source: str = "<string>") -> tuple[dict[str, str], l
             if binding.key not in KEYS and binding.key.startswith(_OUR_PREFIXES):
                 warnings.append(f"{source}:{line}: {binding.key} is not a setting cortex_client reads; ignored")
     return values, warnings
+
+
+def _credential_keys(spec: ProviderSpec) -> tuple[str, ...]:
+    """The env names a cloud provider's key and base URL are read from: always from one source together."""
+    return tuple(k for k in (spec.key_env, spec.key_list_env, spec.base_url_env) if k)
 
 
 def split_keys(value: str) -> tuple[str, ...]:
@@ -261,7 +266,7 @@ class Settings:
 
         raw: dict[str, str] = {}
         sources: dict[str, str] = {}
-        grouped = {key for spec in CLOUD for key in spec.env_keys()}
+        grouped = {key for spec in CLOUD for key in _credential_keys(spec)}
         for key in KEYS:
             if key in grouped:
                 continue
@@ -270,10 +275,11 @@ class Settings:
                 if found is not None:
                     raw[key], sources[key] = found, source
                     break
-        # A cloud provider's key, base URL and model come from one source, the first that sets any of them: a
-        # ./.env (say, in a cloned repository) that sets only a base URL must not receive a key from elsewhere.
+        # A cloud provider's key and base URL come from one source, the first that sets either: a ./.env (say, in
+        # a cloned repository) that sets only a base URL must not receive a key from elsewhere. The model carries no
+        # secret and goes nowhere by itself: it comes from any source, by precedence, like every other key.
         for spec in CLOUD:
-            group = spec.env_keys()
+            group = _credential_keys(spec)
             owner = next(((src, layer) for src, layer in layers if any(value(layer, k) for k in group)), None)
             if owner is None:
                 continue
@@ -286,7 +292,7 @@ class Settings:
                 ignored = [k for k in group if other != source and value(other_layer, k) and k not in raw]
                 if ignored:
                     file_warnings.append(
-                        f"{', '.join(ignored)} from {other} ignored: {spec.kind.value}'s key, base URL and model "
+                        f"{', '.join(ignored)} from {other} ignored: {spec.kind.value}'s key and base URL "
                         f"are taken together from {source}"
                     )
         # Local-only mode can be switched on by any source, and off by none: a lower one only ever tightens it.
@@ -409,10 +415,15 @@ class Timeouts:
     cloud_connect: float = _defaults.CLOUD_CONNECT_TIMEOUT
     cloud_read: float = _defaults.CLOUD_READ_TIMEOUT
     deadline: float = _defaults.REQUEST_DEADLINE
+    # Streams only, each under the deadline: the first token (a model load counts; past it, the next endpoint or
+    # provider is tried, as no output has been shown) and the wait between tokens after it. None: no such limit.
+    first_token: float | None = None
+    stream_idle: float | None = None
 
     def __post_init__(self) -> None:
         for f in fields(self):
-            check_number("Timeouts", f.name, getattr(self, f.name), minimum=0, inclusive=False)
+            if getattr(self, f.name) is not None or f.name not in ("first_token", "stream_idle"):
+                check_number("Timeouts", f.name, getattr(self, f.name), minimum=0, inclusive=False)
 
 
 @dataclass(frozen=True)

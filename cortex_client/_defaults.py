@@ -16,6 +16,9 @@ from ._types import LLMProvider, TaskType
 # (seconds to minutes); aborting makes Ollama abort the load, so the first-byte limit is generous.
 OLLAMA_CONNECT_TIMEOUT = 2.0
 OLLAMA_READ_TIMEOUT = 300.0
+# Ollama's context window when neither the request, the router nor the Modelfile sets `num_ctx` (and the server's
+# OLLAMA_CONTEXT_LENGTH does not): what the truncation guard assumes then.
+OLLAMA_DEFAULT_NUM_CTX = 4096
 CLOUD_CONNECT_TIMEOUT = 5.0
 CLOUD_READ_TIMEOUT = 120.0
 # One budget for a whole request: every retry and every fallback together.
@@ -80,6 +83,7 @@ PRICES: dict[str, tuple[float, float]] = {
     "kimi-k2.5": (0.6, 3.0),
     "kimi-k2.6": (0.95, 4.0),
     "gpt-4o-mini": (0.15, 0.6),
+    "text-embedding-3-small": (0.02, 0.0),
     "gpt-4o": (2.5, 10.0),
     "gpt-4.1": (2.0, 8.0),
     "gpt-4.1-mini": (0.4, 1.6),
@@ -122,4 +126,10 @@ FALLBACK_ORDER: dict[LLMProvider, tuple[LLMProvider, ...]] = {
     LLMProvider.KIMI_K2: (LLMProvider.CLAUDE, LLMProvider.OPENAI, LLMProvider.OLLAMA),
     LLMProvider.OPENAI: (LLMProvider.CLAUDE, LLMProvider.KIMI_K2, LLMProvider.OLLAMA),
     LLMProvider.OLLAMA: (LLMProvider.CLAUDE, LLMProvider.KIMI_K2, LLMProvider.OPENAI),
+}
+
+# The embedding model per provider that has an embeddings API (`LLMRouter(embedding_models=...)` changes them).
+EMBEDDING_MODELS: dict[LLMProvider, str] = {
+    LLMProvider.OLLAMA: "nomic-embed-text",
+    LLMProvider.OPENAI: "text-embedding-3-small",
 }

@@ -31,6 +31,8 @@ class ErrorKind(Enum):
     AUTH = "auth"  # 401/403: fall back and disable the provider for a while
     NOT_FOUND = "not_found"  # 404 (model not pulled, retired model id): fall back
     BAD_REQUEST = "bad_request"  # 400/413/422: the same payload fails everywhere; no retry, no fallback
+    CONTEXT = "context"  # the prompt did not fit the model's context (Ollama cut it): fall back, no retry, and
+    # the endpoint is not blamed (it answered as configured)
     UNKNOWN = "unknown"  # anything else the provider code raised while talking to the server
     DEADLINE = "deadline"  # the request's own deadline ran out (waiting for a pool slot included): the request
     # ends here, and the endpoint is not blamed for it

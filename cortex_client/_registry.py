@@ -46,8 +46,8 @@ class ProviderSpec:
         if self.key_env is not None:
             common["api_key"] = api_key
         if not self.is_local:  # settings of the local server only
-            common.pop("local_only", None)
-            common.pop("api", None)
+            for local in ("local_only", "api", "num_ctx", "on_truncation"):
+                common.pop(local, None)
         provider: Provider = cls(model=model, base_urls=base_urls, **common)
         return provider
 

@@ -13,7 +13,7 @@ import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Collection, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit
 
 from . import _defaults
@@ -22,8 +22,10 @@ from ._checks import (
     check_instance,
     checked_max_tokens,
     checked_messages,
+    checked_num_ctx,
     checked_task_type,
     checked_temperature,
+    checked_think,
     checked_tool_choice,
     checked_tools,
 )
@@ -31,6 +33,7 @@ from ._config import BreakerPolicy, RetryPolicy, Settings, Timeouts, parse_provi
 from ._errors import (
     AllProvidersFailed,
     ConfigError,
+    CortexLLMError,
     ErrorKind,
     LocalOnlyViolation,
     ProviderError,
@@ -40,9 +43,13 @@ from ._http import deadline
 from ._pool import Endpoint
 from ._registry import CLOUD_HOSTS, PROVIDERS, SPECS
 from ._retry import backoff_delay
-from ._types import Attempt, LLMProvider, LLMResponse, Message, StreamChunk, TaskType, Tool
-from .providers._base import ChatRequest, Provider, StreamItem, ToolChoice
+from ._structured import parse, structure_of
+from ._types import Attempt, Embeddings, LLMProvider, LLMResponse, Message, StreamChunk, TaskType, Tool
+from .providers._base import ChatRequest, Provider, Reasoning, StreamItem, ToolChoice
 from .providers.ollama import OllamaProvider, is_cloud_model
+
+if TYPE_CHECKING:
+    from ._telemetry import Telemetry
 
 T = TypeVar("T")
 logger = logging.getLogger("cortex_client")
@@ -138,6 +145,12 @@ class _Walk:
         if kind is ErrorKind.BAD_REQUEST:
             endpoint.breaker.release_probe()  # the server answered; the request was at fault
             raise error
+        if kind is ErrorKind.CONTEXT and not output_started:
+            # The endpoint answered as configured; its other endpoints run the same model: next provider.
+            endpoint.breaker.release_probe()
+            self._endpoints = iter(())
+            logger.warning("%s: %s; trying the next provider", step.provider.kind.value, error)
+            return
         if kind is ErrorKind.DEADLINE:  # no verdict on the endpoint; no time left for anything else
             endpoint.breaker.release_probe()
             self.deadline_hit = True
@@ -226,6 +239,12 @@ class _Walk:
         return error
 
 
+def _num_ctx_for(given: int | Mapping[str, int] | None, model: str) -> int | None:
+    """Ollama's num_ctx for `model`: one number for every model, or a model id -> num_ctx mapping."""
+    value = given.get(model) if isinstance(given, Mapping) else given
+    return checked_num_ctx(value, "ollama_num_ctx")
+
+
 def _default_max_tokens(given: int | Mapping[LLMProvider, int] | None) -> dict[LLMProvider, int]:
     if given is None:
         return dict(_defaults.DEFAULT_MAX_TOKENS)
@@ -243,14 +262,36 @@ def _default_max_tokens(given: int | Mapping[LLMProvider, int] | None) -> dict[L
     return chosen
 
 
-def _bounded(items: Iterator[StreamItem], at: float) -> Iterator[StreamItem]:
-    """A provider stream whose every step runs under the request deadline (see _http)."""
+def _step_at(at: float, timeouts: Timeouts, started: bool) -> tuple[float, float | None]:
+    """When the next stream item must have come: the first token's or the idle limit, never after the deadline."""
+    limit = timeouts.stream_idle if started else timeouts.first_token
+    return (min(at, time.monotonic() + limit), limit) if limit else (at, None)
+
+
+def _stalled(step: _Step, limit: float, started: bool) -> ProviderError:
+    """The first token or the next one did not come in time: a timeout of this endpoint (retry, then fall back before
+    the first token; StreamInterrupted after it), not the request's deadline."""
+    what = f"no token for {limit:g} s (stream idle)" if started else f"no first token within {limit:g} s"
+    return ProviderError(what, provider=step.provider.kind, kind=ErrorKind.TIMEOUT, endpoint=step.endpoint.label)
+
+
+def _bounded(items: Iterator[StreamItem], at: float, timeouts: Timeouts, step: _Step) -> Iterator[StreamItem]:
+    """A provider stream whose every step runs under the request deadline (see _http), and under the first-token
+    or idle limit of `timeouts` where they are nearer."""
+    started = False
     try:
         while True:
-            with deadline(at):
-                item = next(items, None)
+            step_at, limit = _step_at(at, timeouts, started)
+            try:
+                with deadline(step_at):
+                    item = next(items, None)
+            except ProviderError as error:
+                if limit is not None and error.kind is ErrorKind.DEADLINE and step_at < at:
+                    raise _stalled(step, limit, started) from None
+                raise
             if item is None:
                 return
+            started = started or isinstance(item, str)
             yield item
     finally:
         items.close()  # type: ignore[attr-defined]
@@ -266,17 +307,24 @@ async def _within(at: float, awaitable: Awaitable[T]) -> T:
     return await asyncio.wait_for(awaitable, at - time.monotonic())
 
 
-async def _abounded(items: AsyncIterator[StreamItem], walk: _Walk, step: _Step) -> AsyncIterator[StreamItem]:
+async def _abounded(
+    items: AsyncIterator[StreamItem], walk: _Walk, step: _Step, timeouts: Timeouts
+) -> AsyncIterator[StreamItem]:
     import asyncio  # noqa: PLC0415
 
+    started = False
     try:
         while True:
+            step_at, limit = _step_at(walk.deadline_at, timeouts, started)
             try:
-                item = await _within(walk.deadline_at, anext(items))
+                item = await _within(step_at, anext(items))
             except StopAsyncIteration:
                 return
             except asyncio.TimeoutError:
+                if limit is not None and step_at < walk.deadline_at:
+                    raise _stalled(step, limit, started) from None
                 raise walk.deadline_error(step) from None
+            started = started or isinstance(item, str)
             yield item
     finally:
         await items.aclose()  # type: ignore[attr-defined]
@@ -319,6 +367,12 @@ class LLMRouter:
         prices: Mapping[str, tuple[float, float]] | None = None,
         max_connections: int | None = None,
         default_max_tokens: int | Mapping[LLMProvider, int] | None = None,
+        ollama_num_ctx: int | Mapping[str, int] | None = None,
+        on_truncation: str = "fallback",
+        embedding_models: Mapping[LLMProvider, str] | None = None,
+        telemetry: bool = False,
+        tracer_provider: Any = None,
+        meter_provider: Any = None,
     ) -> None:
         arguments = {
             "ANTHROPIC_API_KEY": claude_api_key,
@@ -344,6 +398,16 @@ class LLMRouter:
             check_instance(name, value, cls)
         if max_connections is not None:
             check_count("LLMRouter", "max_connections", max_connections, minimum=1)
+        if on_truncation not in ("fallback", "raise"):
+            raise ConfigError(f'on_truncation must be "fallback" or "raise", got {on_truncation!r}')
+        self.on_truncation = on_truncation
+        self.embedding_models: Mapping[LLMProvider, str] = {**_defaults.EMBEDDING_MODELS, **(embedding_models or {})}
+        # OpenTelemetry (the `otel` extra) only when asked for: otherwise nothing of it is imported.
+        self._telemetry: Telemetry | None = None
+        if telemetry or tracer_provider is not None or meter_provider is not None:
+            from ._telemetry import Telemetry  # noqa: PLC0415
+
+            self._telemetry = Telemetry(tracer_provider, meter_provider)
         self.settings = (settings or Settings.load()).merged(arguments)
         s = self.settings
         if isinstance(default_provider, str):
@@ -407,6 +471,8 @@ class LLMRouter:
                 breaker=self.breaker,
                 max_connections=max_connections or _defaults.MAX_CONNECTIONS,
                 default_max_tokens=self.default_max_tokens[spec.kind],
+                num_ctx=_num_ctx_for(ollama_num_ctx, chosen[spec.kind]),
+                on_truncation=on_truncation,
             )
 
         self._chains: dict[tuple[TaskType, LLMProvider | None], tuple[Provider, ...]] = {}
@@ -505,6 +571,9 @@ class LLMRouter:
         max_tokens: int | None,
         tools: list[Tool] | None,
         tool_choice: ToolChoice,
+        num_ctx: int | None = None,
+        json_schema: Any = None,
+        think: bool | str | None = None,
     ) -> tuple[ChatRequest, _Walk]:
         if self._closed:
             # A closed router would quietly build new HTTP clients (and leak them): say so instead.
@@ -520,7 +589,12 @@ class LLMRouter:
             checked_max_tokens(max_tokens),
             tools,
             checked_tool_choice(tool_choice, tools),
+            checked_num_ctx(num_ctx, "num_ctx"),
+            structure_of(json_schema),
+            checked_think(think),
         )
+        if request.structure is not None and tools:
+            raise ConfigError("json_schema and tools cannot be given together (Claude's structured output is a tool)")
         chain = self._chain(checked_task_type(task_type), force_provider)
         return request, _Walk(chain, self.retry, self.breaker, self.timeouts.deadline)
 
@@ -533,6 +607,10 @@ class LLMRouter:
         max_tokens: int | None = None,
         tools: list[Tool] | None = None,
         tool_choice: ToolChoice = None,
+        *,
+        num_ctx: int | None = None,
+        json_schema: Any = None,
+        think: bool | str | None = None,
     ) -> LLMResponse:
         began = time.monotonic()
         request, walk = self._start(
@@ -543,13 +621,18 @@ class LLMRouter:
             max_tokens=max_tokens,
             tools=tools,
             tool_choice=tool_choice,
+            num_ctx=num_ctx,
+            json_schema=json_schema,
+            think=think,
         )
         while (step := walk.next()) is not None:
             try:  # the sleep too: an interrupt while waiting to retry a probe must still release it
                 if step.delay:
                     time.sleep(step.delay)
                 with step.endpoint.busy(), deadline(walk.deadline_at):
-                    response = step.provider.complete(request, step.endpoint, step.budget)
+                    response = self._structured(
+                        step.provider.complete(request, step.endpoint, step.budget), request, step
+                    )
             except ProviderError as error:
                 self._failed(walk, step, error)
                 continue
@@ -558,7 +641,7 @@ class LLMRouter:
                 raise
             walk.succeeded(step)
             return self._finish(response, walk, began)
-        raise walk.exhausted(self._hints(walk.attempts))
+        raise self._exhausted(walk, began, "chat")
 
     async def acomplete(  # noqa: PLR0917 - the original API is positional
         self,
@@ -569,6 +652,10 @@ class LLMRouter:
         max_tokens: int | None = None,
         tools: list[Tool] | None = None,
         tool_choice: ToolChoice = None,
+        *,
+        num_ctx: int | None = None,
+        json_schema: Any = None,
+        think: bool | str | None = None,
     ) -> LLMResponse:
         import asyncio  # noqa: PLC0415 - asyncio is heavy to import and only needed here
 
@@ -581,6 +668,9 @@ class LLMRouter:
             max_tokens=max_tokens,
             tools=tools,
             tool_choice=tool_choice,
+            num_ctx=num_ctx,
+            json_schema=json_schema,
+            think=think,
         )
         while (step := walk.next()) is not None:
             try:
@@ -591,6 +681,7 @@ class LLMRouter:
                         response = await _within(
                             walk.deadline_at, step.provider.acomplete(request, step.endpoint, step.budget)
                         )
+                        response = self._structured(response, request, step)
                     except asyncio.TimeoutError:
                         raise walk.deadline_error(step) from None
             except ProviderError as error:
@@ -601,7 +692,117 @@ class LLMRouter:
                 raise
             walk.succeeded(step)
             return self._finish(response, walk, began)
-        raise walk.exhausted(self._hints(walk.attempts))
+        raise self._exhausted(walk, began, "chat")
+
+    # --- embeddings ---------------------------------------------------------------------------------------
+    def _embed_start(self, texts: list[str], force_provider: LLMProvider | str | None) -> tuple[list[str], _Walk]:
+        if self._closed:
+            raise ConfigError(
+                "this LLMRouter is closed (close(), aclose() or the end of its with block); make a new one"
+            )
+        if not isinstance(texts, list) or not texts or not all(isinstance(t, str) for t in texts):
+            raise ConfigError("texts must be a non-empty list of strings")
+        if force_provider is not None:
+            chain = self._chain(TaskType.USER_CHAT, force_provider)  # the same checks: configured, local-only
+        else:  # the local model first (free, private), then the cloud ones that have an embeddings API
+            chain = tuple(p for p in self.providers.values() if p.supports_embeddings)
+            if not self.enable_fallback:
+                chain = chain[:1]
+        if not chain[0].supports_embeddings:
+            raise ConfigError(f"{chain[0].kind.value} has no embeddings API")
+        return texts, _Walk(chain, self.retry, self.breaker, self.timeouts.deadline)
+
+    def embed(self, texts: list[str], *, force_provider: LLMProvider | str | None = None) -> Embeddings:
+        """One vector per text (Ollama /api/embed, else OpenAI's embeddings), with the fallback, deadline, breaker
+        and stats of chat. Vectors of different models are not comparable: `result.model` says whose they are."""
+        began = time.monotonic()
+        texts, walk = self._embed_start(texts, force_provider)
+        while (step := walk.next()) is not None:
+            model = self.embedding_models[step.provider.kind]
+            try:
+                if step.delay:
+                    time.sleep(step.delay)
+                with step.endpoint.busy(), deadline(walk.deadline_at):
+                    result = step.provider.embed(texts, model, step.endpoint, step.budget)
+            except ProviderError as error:
+                self._failed(walk, step, error)
+                continue
+            except BaseException:
+                walk.abandoned(step)
+                raise
+            walk.succeeded(step)
+            return self._embedded(result, walk, began)
+        raise self._exhausted(walk, began, "embeddings")
+
+    async def aembed(self, texts: list[str], *, force_provider: LLMProvider | str | None = None) -> Embeddings:
+        """Async `embed`."""
+        import asyncio  # noqa: PLC0415
+
+        began = time.monotonic()
+        texts, walk = self._embed_start(texts, force_provider)
+        while (step := walk.next()) is not None:
+            model = self.embedding_models[step.provider.kind]
+            try:
+                if step.delay:
+                    await asyncio.sleep(step.delay)
+                with step.endpoint.busy():
+                    try:
+                        result = await _within(
+                            walk.deadline_at, step.provider.aembed(texts, model, step.endpoint, step.budget)
+                        )
+                    except asyncio.TimeoutError:
+                        raise walk.deadline_error(step) from None
+            except ProviderError as error:
+                self._failed(walk, step, error)
+                continue
+            except BaseException:
+                walk.abandoned(step)
+                raise
+            walk.succeeded(step)
+            return self._embedded(result, walk, began)
+        raise self._exhausted(walk, began, "embeddings")
+
+    def _exhausted(self, walk: _Walk, began: float, operation: str) -> AllProvidersFailed:
+        error = walk.exhausted(self._hints(walk.attempts))
+        if self._telemetry is not None:
+            provider = walk.attempts[0].provider if walk.attempts else None
+            models = self.embedding_models if operation == "embeddings" else self.models
+            self._telemetry.record(
+                operation=operation,
+                began=began,
+                provider=provider,
+                request_model=models.get(provider, "") if provider else "",
+                attempts=walk.attempts,
+                error=error,
+            )
+        return error
+
+    def _embedded(self, result: Embeddings, walk: _Walk, began: float) -> Embeddings:
+        result.latency_seconds = time.monotonic() - began
+        result.attempts = walk.attempts
+        price = None if result.provider is LLMProvider.OLLAMA else self.prices.get(result.model)
+        result.cost_usd = result.input_tokens * price[0] / 1_000_000 if price else 0.0
+        if self.track_costs:
+            with self._stats_lock:
+                self._stats["total_requests"] += 1
+                self._stats["total_cost_usd"] += result.cost_usd
+                entry = self._stats["providers"][result.provider.value]
+                entry["requests"] += 1
+                entry["tokens"] += result.input_tokens
+                entry["input_tokens"] += result.input_tokens
+                entry["cost_usd"] += result.cost_usd
+        if self._telemetry is not None:
+            self._telemetry.record(
+                operation="embeddings",
+                began=began,
+                provider=result.provider,
+                request_model=self.embedding_models[result.provider],
+                attempts=result.attempts,
+                response_model=result.model,
+                input_tokens=result.input_tokens,
+                cost_usd=result.cost_usd,
+            )
+        return result
 
     def stream(  # noqa: PLR0917 - the original API is positional
         self,
@@ -612,6 +813,9 @@ class LLMRouter:
         max_tokens: int | None = None,
         tools: list[Tool] | None = None,
         tool_choice: ToolChoice = None,
+        *,
+        num_ctx: int | None = None,
+        think: bool | str | None = None,
     ) -> Iterator[StreamChunk]:
         """Yield text deltas, then one final chunk with the full response. Falls back only before the
         first text was yielded; a failure after that raises StreamInterrupted."""
@@ -624,6 +828,8 @@ class LLMRouter:
             max_tokens=max_tokens,
             tools=tools,
             tool_choice=tool_choice,
+            num_ctx=num_ctx,
+            think=think,
         )
         while (step := walk.next()) is not None:
             output_started = False
@@ -632,8 +838,14 @@ class LLMRouter:
                 if step.delay:
                     time.sleep(step.delay)
                 with step.endpoint.busy():
-                    for item in _bounded(step.provider.stream(request, step.endpoint, step.budget), walk.deadline_at):
-                        if isinstance(item, str):
+                    if self.timeouts.first_token:  # build the client (an SDK import: seconds) before the clock
+                        step.provider._sync_client(step.endpoint)
+                    items = step.provider.stream(request, step.endpoint, step.budget)
+                    for item in _bounded(items, walk.deadline_at, self.timeouts, step):
+                        if isinstance(item, Reasoning):
+                            output_started = True
+                            yield StreamChunk(reasoning=str(item))
+                        elif isinstance(item, str):
                             output_started = True
                             yield StreamChunk(text=item)
                         else:
@@ -648,7 +860,7 @@ class LLMRouter:
             walk.succeeded(step)
             yield StreamChunk(response=self._finish(response, walk, began))
             return
-        raise walk.exhausted(self._hints(walk.attempts))
+        raise self._exhausted(walk, began, "chat")
 
     async def astream(  # noqa: PLR0917 - the original API is positional
         self,
@@ -659,6 +871,9 @@ class LLMRouter:
         max_tokens: int | None = None,
         tools: list[Tool] | None = None,
         tool_choice: ToolChoice = None,
+        *,
+        num_ctx: int | None = None,
+        think: bool | str | None = None,
     ) -> AsyncIterator[StreamChunk]:
         """Async `stream`."""
         import asyncio  # noqa: PLC0415
@@ -672,6 +887,8 @@ class LLMRouter:
             max_tokens=max_tokens,
             tools=tools,
             tool_choice=tool_choice,
+            num_ctx=num_ctx,
+            think=think,
         )
         while (step := walk.next()) is not None:
             output_started = False
@@ -680,9 +897,14 @@ class LLMRouter:
                 if step.delay:
                     await asyncio.sleep(step.delay)
                 with step.endpoint.busy():
+                    if self.timeouts.first_token:  # build the client (an SDK import: seconds) before the clock
+                        await step.provider._async_client(step.endpoint)
                     items = step.provider.astream(request, step.endpoint, step.budget)
-                    async for item in _abounded(items, walk, step):
-                        if isinstance(item, str):
+                    async for item in _abounded(items, walk, step, self.timeouts):
+                        if isinstance(item, Reasoning):
+                            output_started = True
+                            yield StreamChunk(reasoning=str(item))
+                        elif isinstance(item, str):
                             output_started = True
                             yield StreamChunk(text=item)
                         else:
@@ -697,7 +919,7 @@ class LLMRouter:
             walk.succeeded(step)
             yield StreamChunk(response=self._finish(response, walk, began))
             return
-        raise walk.exhausted(self._hints(walk.attempts))
+        raise self._exhausted(walk, began, "chat")
 
     async def complete_batch(
         self, requests: list[dict[str, Any]], max_concurrent: int | None = None, *, raise_errors: bool = False
@@ -729,9 +951,10 @@ class LLMRouter:
         attempts: list[Attempt] = list(getattr(error, "attempts", []))
         if attempts:
             provider = attempts[-1].provider
+        elif isinstance(error, ProviderError):  # one provider's answer ended the request (e.g. a 400: no fallback)
+            provider = error.provider
         else:  # refused before any call (e.g. a provider without a key): name the one it was meant for
-            forced = request.get("force_provider")
-            provider = forced if isinstance(forced, LLMProvider) else self.default_provider or LLMProvider.CLAUDE
+            provider = self._meant_for(request)
         first_line = str(error).splitlines()[0] if str(error) else type(error).__name__
         return LLMResponse(
             content=f"Error: {first_line}",
@@ -743,6 +966,34 @@ class LLMRouter:
             attempts=attempts,
             error=error,
         )
+
+    @staticmethod
+    def _structured(response: LLMResponse, request: ChatRequest, step: _Step) -> LLMResponse:
+        """A structured answer parsed and checked against its schema; one that does not match is the provider's
+        failure (a malformed answer: retried, then the next provider answers)."""
+        if request.structure is None:
+            return response
+        parsed, problem = parse(response.content, request.structure)
+        if problem is not None:
+            raise ProviderError(
+                f"malformed answer: does not match the schema: {problem}",
+                provider=step.provider.kind,
+                kind=ErrorKind.SERVER,
+                status=200,
+                endpoint=step.endpoint.label,
+            )
+        response.parsed = parsed
+        return response
+
+    def _meant_for(self, request: dict[str, Any]) -> LLMProvider:
+        """The provider a request that failed before any call would have gone to first."""
+        forced = request.get("force_provider")
+        if isinstance(forced, LLMProvider):
+            return forced
+        try:
+            return self._chain(checked_task_type(request.get("task_type", TaskType.USER_CHAT)), forced)[0].kind
+        except (CortexLLMError, TypeError, ValueError):  # the request itself is what was wrong
+            return self.default_provider or LLMProvider.CLAUDE
 
     def set_rate_limit(self, max_concurrent: int = 10) -> None:
         if max_concurrent < 1:
@@ -766,6 +1017,19 @@ class LLMRouter:
                 entry["input_tokens"] += response.input_tokens
                 entry["output_tokens"] += response.output_tokens
                 entry["cost_usd"] += response.cost_usd
+        if self._telemetry is not None:
+            self._telemetry.record(
+                operation="chat",
+                began=began,
+                provider=response.provider,
+                request_model=self.models[response.provider],
+                attempts=walk.attempts,
+                response_model=response.model,
+                input_tokens=response.input_tokens,
+                output_tokens=response.output_tokens,
+                finish_reason=response.finish_reason,
+                cost_usd=response.cost_usd,
+            )
         return response
 
     def _hints(self, attempts: list[Attempt]) -> list[str]:

@@ -86,6 +86,11 @@ class LLMResponse:
     # complete_batch only: a failed request's slot is a response with content "Error: ..." and model "error"
     # (as in the original); this holds the exception itself.
     error: Exception | None = field(default=None, repr=False)
+    # Structured output (json_schema=...): the answer parsed and validated: a dict, or the pydantic model's instance.
+    parsed: Any = None
+    # The model's reasoning (Ollama message.thinking, Claude thinking blocks, Kimi reasoning_content), apart from
+    # `content`; "" when the model gave none.
+    reasoning: str = ""
 
     def to_message(self) -> Message:
         """The assistant message to append to the conversation (keeps tool calls for the next turn)."""
@@ -102,7 +107,21 @@ class StreamChunk:
 
     text: str = ""
     response: LLMResponse | None = None
+    reasoning: str = ""  # a reasoning delta (its `text` is then "")
 
     @property
     def done(self) -> bool:
         return self.response is not None
+
+
+@dataclass
+class Embeddings:
+    """`embed` / `aembed`: one vector per text, in input order, and who made them."""
+
+    vectors: list[list[float]]
+    provider: LLMProvider
+    model: str  # vectors of different models are not comparable: check this where it matters
+    input_tokens: int = 0
+    cost_usd: float = 0.0
+    latency_seconds: float = 0.0
+    attempts: list[Attempt] = field(default_factory=list)

@@ -230,6 +230,7 @@ stage "pytest (each file alone)" pytest_isolated
 stage "oldest ansible-core" oldest_ansible
 stage "llama.cpp + Gemma GGUF" llama
 stage "pytest e2e (real LLM)" .venv/bin/pytest -q tests/e2e
+stage "cortex's own tests" tests/harness/cortex_upstream_tests.sh
 stage "systemd base images" await images
 stage "molecule (side by side)" molecule_scenarios
 # Last, on a quiet machine: the benchmark compares timings.

@@ -14,9 +14,10 @@ from typing import Any, Generic, TypeVar
 
 from .. import _defaults
 from .._config import BreakerPolicy, Timeouts, refuse_userinfo, url_secrets
-from .._errors import ErrorKind, ProviderError
+from .._errors import ConfigError, ErrorKind, ProviderError
 from .._pool import Endpoint, EndpointPool
-from .._types import LLMProvider, LLMResponse, Message, Tool, ToolCall
+from .._structured import Structure
+from .._types import Embeddings, LLMProvider, LLMResponse, Message, Tool, ToolCall
 
 ToolChoice = str | dict[str, Any] | None
 T = TypeVar("T")
@@ -82,6 +83,15 @@ class ChatRequest:
     max_tokens: int | None  # None: the provider's default bound
     tools: list[Tool] | None = None
     tool_choice: ToolChoice = None
+    num_ctx: int | None = None  # Ollama's context window for this request (None: the model's)
+    structure: Structure | None = None  # structured output: the JSON schema the answer must match
+    think: bool | str | None = None  # reasoning on/off or a level ("low", "medium", "high"); None: the model's
+
+
+class Reasoning(str):
+    """A reasoning delta in a provider stream (a text delta is a plain str)."""
+
+    __slots__ = ()
 
 
 StreamItem = str | LLMResponse
@@ -114,6 +124,23 @@ class Provider(abc.ABC):
         self._clients: dict[Hashable, Any] = {}
         self._aclients: dict[Hashable, PerLoop[Any]] = {}
         self._client_lock = threading.Lock()
+
+    supports_embeddings = False  # an embeddings API (Ollama /api/embed, OpenAI /v1/embeddings)
+
+    def embed(self, texts: list[str], model: str, endpoint: Endpoint, budget: float) -> Embeddings:
+        raise ConfigError(f"{self.kind.value} has no embeddings API")
+
+    async def aembed(self, texts: list[str], model: str, endpoint: Endpoint, budget: float) -> Embeddings:
+        raise ConfigError(f"{self.kind.value} has no embeddings API")
+
+    def embeddings_of(self, vectors: Any, count: int, endpoint: Endpoint) -> list[list[float]]:
+        """The vectors of an answer, checked: one non-empty list of numbers per text."""
+        if not isinstance(vectors, list) or len(vectors) != count:
+            raise self.malformed(f"expected {count} embeddings", endpoint)
+        for vector in vectors:
+            if not isinstance(vector, list) or not vector or not all(isinstance(x, (int, float)) for x in vector):
+                raise self.malformed("an embedding that is not a list of numbers", endpoint)
+        return vectors
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(model={self.model!r}, endpoints={list(self.pool.endpoints)!r})"

@@ -9,16 +9,21 @@ finish_reason.
 
 from __future__ import annotations
 
+import hashlib
 import inspect
 import json
+import re
 from collections.abc import Callable, Iterator
 from typing import Any
 
 from .._errors import ConfigError, ErrorKind
 from .._pool import Endpoint
 from .._types import LLMProvider, LLMResponse, Message, Tool, ToolCall
-from ._base import ChatRequest, ToolChoice, sdk_transport_errors, text_of
+from ._base import ChatRequest, Reasoning, ToolChoice, sdk_transport_errors, text_of
 from ._sdk import SDKProvider, sdk_http_client
+
+# Extended thinking's token budget per `think` level (True: medium); Claude's minimum is 1024.
+THINKING_BUDGETS = {"low": 1024, "medium": 4096, "True": 4096, "high": 16384}
 
 FINISH_REASONS = {
     "end_turn": "stop",
@@ -27,6 +32,19 @@ FINISH_REASONS = {
     "tool_use": "tool_calls",
     "refusal": "content_filter",
 }
+
+
+_CLAUDE_TOOL_ID = re.compile(r"[a-zA-Z0-9_-]+")
+
+
+def claude_tool_id(call_id: str) -> str:
+    """A tool-call id as Claude's API takes it (only [a-zA-Z0-9_-]): another provider's id kept when it fits, else
+    its characters replaced and a digest of the original added, the same on the call and on its result. Kimi K2's
+    `functions.<name>:<n>` ids are kept as they are everywhere else (K2 needs them exactly)."""
+    if _CLAUDE_TOOL_ID.fullmatch(call_id):
+        return call_id
+    digest = hashlib.sha256(call_id.encode()).hexdigest()[:8]
+    return f"{re.sub(r'[^a-zA-Z0-9_-]', '_', call_id)}_{digest}"
 
 
 def to_anthropic_messages(messages: list[Message]) -> tuple[str | None, list[dict[str, Any]]]:
@@ -48,7 +66,7 @@ def to_anthropic_messages(messages: list[Message]) -> tuple[str | None, list[dic
         elif role == "tool":
             result: dict[str, Any] = {
                 "type": "tool_result",
-                "tool_use_id": message.get("tool_call_id", ""),
+                "tool_use_id": claude_tool_id(message.get("tool_call_id", "")),
                 "content": text_of(content),
             }
             if message.get("is_error"):
@@ -67,7 +85,12 @@ def to_anthropic_messages(messages: list[Message]) -> tuple[str | None, list[dic
                 except ValueError:
                     raise ConfigError(f"tool call {call.get('id')!r} has arguments that are not JSON") from None
                 blocks.append(
-                    {"type": "tool_use", "id": call.get("id", ""), "name": function.get("name", ""), "input": parsed}
+                    {
+                        "type": "tool_use",
+                        "id": claude_tool_id(call.get("id", "")),
+                        "name": function.get("name", ""),
+                        "input": parsed,
+                    }
                 )
             if blocks:
                 add(role, blocks)
@@ -111,6 +134,7 @@ class AnthropicProvider(SDKProvider):
     def __init__(self, *, api_key: str, **kwargs: Any) -> None:
         super().__init__(api_key=api_key, **kwargs)
         self._takes_temperature = False
+        self._takes_thinking = False
 
     def _create(self, client: Any) -> Callable[..., Any]:
         return client.messages.create  # type: ignore[no-any-return]
@@ -121,7 +145,9 @@ class AnthropicProvider(SDKProvider):
         cls = anthropic.AsyncAnthropic if asynchronous else anthropic.Anthropic
         # anthropic 2.x removed `temperature` from messages.create (the API no longer takes it for
         # current models); older SDKs still take it, so send it only where the SDK knows it.
-        self._takes_temperature = "temperature" in inspect.signature(anthropic.resources.Messages.create).parameters
+        parameters = inspect.signature(anthropic.resources.Messages.create).parameters
+        self._takes_temperature = "temperature" in parameters
+        self._takes_thinking = "thinking" in parameters  # anthropic >= 0.47; older ones send it as extra_body
         timeout = anthropic.Timeout(self.timeouts.cloud_read, connect=self.timeouts.cloud_connect)
         return cls(
             api_key=endpoint.credential,
@@ -144,11 +170,26 @@ class AnthropicProvider(SDKProvider):
             params["temperature"] = min(max(request.temperature, 0.0), 1.0)  # Claude's range is [0, 1]
         if system:
             params["system"] = system
+        if request.structure is not None:  # structured output: one tool Claude must call, its input the answer
+            structure = request.structure
+            params["tools"] = [
+                {"name": structure.name, "description": "Give the answer.", "input_schema": structure.schema}
+            ]
+            params["tool_choice"] = {"type": "tool", "name": structure.name}
         if request.tools:
             params["tools"] = to_anthropic_tools(request.tools)
             choice = to_anthropic_tool_choice(request.tool_choice)
             if choice is not None:
                 params["tool_choice"] = choice
+        if request.think:  # extended thinking: its budget is spent from max_tokens, so the answer keeps its bound
+            thinking_budget = THINKING_BUDGETS.get(str(request.think), THINKING_BUDGETS["medium"])
+            thinking = {"type": "enabled", "budget_tokens": thinking_budget}
+            if self._takes_thinking:
+                params["thinking"] = thinking
+            else:
+                params["extra_body"] = {"thinking": thinking}
+            params["max_tokens"] += thinking_budget
+            params.pop("temperature", None)  # Claude takes only its default temperature with thinking
         if stream:
             params["stream"] = True
         if budget < self.timeouts.cloud_read:
@@ -165,10 +206,15 @@ class AnthropicProvider(SDKProvider):
 
     def _response(self, message: Any, request: ChatRequest) -> LLMResponse:
         texts: list[str] = []
+        thoughts: list[str] = []
         calls: list[ToolCall] = []
         for block in message.content:
-            if block.type == "text":
+            if block.type == "thinking":
+                thoughts.append(block.thinking)
+            elif block.type == "text":
                 texts.append(block.text)
+            elif block.type == "tool_use" and request.structure is not None and block.name == request.structure.name:
+                texts = [json.dumps(block.input)]  # the forced tool's input is the structured answer
             elif block.type == "tool_use":
                 calls.append(ToolCall(id=block.id, name=block.name, arguments=json.dumps(block.input)))
         prompt = int(message.usage.input_tokens or 0)
@@ -185,6 +231,7 @@ class AnthropicProvider(SDKProvider):
             output_tokens=output,
             tool_calls=calls,
             finish_reason=FINISH_REASONS.get(message.stop_reason or "", message.stop_reason),
+            reasoning="".join(thoughts),
         )
 
 
@@ -195,6 +242,7 @@ class _StreamState:
         self.provider = provider
         self.endpoint = endpoint
         self.parts: list[str] = []
+        self.thoughts: list[str] = []
         self.blocks: dict[int, dict[str, str]] = {}
         self.model = provider.model
         self.input_tokens = 0
@@ -216,6 +264,9 @@ class _StreamState:
             if delta.type == "text_delta" and delta.text:
                 self.parts.append(delta.text)
                 yield delta.text
+            elif delta.type == "thinking_delta" and delta.thinking:
+                self.thoughts.append(delta.thinking)
+                yield Reasoning(delta.thinking)
             elif delta.type == "input_json_delta" and event.index in self.blocks:
                 self.blocks[event.index]["arguments"] += delta.partial_json
         elif kind == "message_delta":
@@ -240,4 +291,5 @@ class _StreamState:
             output_tokens=self.output_tokens,
             tool_calls=calls,
             finish_reason=FINISH_REASONS.get(self.stop_reason or "", self.stop_reason),
+            reasoning="".join(self.thoughts),
         )

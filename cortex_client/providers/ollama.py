@@ -19,15 +19,17 @@ import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
+from .. import _defaults
 from .._errors import ErrorKind, LocalOnlyViolation, ProviderError
 from .._http import bound_client
 from .._pool import Endpoint
 from .._retry import kind_for_status, parse_retry_after
-from .._types import LLMProvider, LLMResponse, Message, Tool, ToolCall
+from .._types import Embeddings, LLMProvider, LLMResponse, Message, Tool, ToolCall
 from ._base import (
     MALFORMED,
     ChatRequest,
     Provider,
+    Reasoning,
     StreamItem,
     ToolCallDeltas,
     estimate_tokens,
@@ -113,9 +115,19 @@ API_CHOICES = ("auto", "native", "openai")
 class OllamaProvider(Provider):
     kind = LLMProvider.OLLAMA
 
-    def __init__(self, *, local_only: bool = False, api: str = "auto", **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *,
+        local_only: bool = False,
+        api: str = "auto",
+        num_ctx: int | None = None,
+        on_truncation: str = "fallback",
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
         self.local_only = local_only
+        self.num_ctx = num_ctx  # this model's context window, sent as options.num_ctx (None: the Modelfile's)
+        self.on_truncation = on_truncation
         if api not in API_CHOICES:
             raise ValueError(f"api must be one of {API_CHOICES}, got {api!r}")
         self.api = api
@@ -210,6 +222,13 @@ class OllamaProvider(Provider):
             "stream": stream,
             "options": {"temperature": request.temperature, "num_predict": self.max_tokens(request)},
         }
+        if request.structure is not None:
+            body["format"] = request.structure.schema
+        if request.think is not None:  # True/False, or a level for the models that take one (gpt-oss)
+            body["think"] = request.think
+        num_ctx = request.num_ctx or self.num_ctx
+        if num_ctx:
+            body["options"]["num_ctx"] = num_ctx
         tools = _native_tools(request)
         if tools:
             body["tools"] = tools
@@ -235,7 +254,14 @@ class OllamaProvider(Provider):
 
     # --- results ----------------------------------------------------------------------------------------
     def _response(
-        self, data: dict[str, Any], content: str, calls: list[ToolCall], request: ChatRequest, deltas: int | None = None
+        self,
+        data: dict[str, Any],
+        content: str,
+        calls: list[ToolCall],
+        request: ChatRequest,
+        deltas: int | None = None,
+        *,
+        reasoning: str = "",
     ) -> LLMResponse:
         if self.local_only and data.get("remote_host"):
             raise LocalOnlyViolation(
@@ -263,6 +289,28 @@ class OllamaProvider(Provider):
             finish_reason=finish,
             tokens_per_second=completion / eval_ns * 1e9 if eval_ns > 0 else None,
             usage_estimated=estimated,
+            reasoning=reasoning,
+        )
+
+    def check_context(self, data: dict[str, Any], request: ChatRequest, endpoint: Endpoint) -> None:
+        """Ollama cuts a prompt longer than the context window and still answers 200 (ollama#17889): refuse such an
+        answer. The cut is certain when the prompt (about 4 characters per token) cannot fit the window in effect
+        (the request's num_ctx, else the model's, else Ollama's default) and Ollama reports fewer prompt tokens
+        (`prompt_eval_count`) than that. Policy "fallback": a provider failure (kind CONTEXT, the next provider
+        answers); "raise": the request's own error (kind BAD_REQUEST: no fallback)."""
+        evaluated = data.get("prompt_eval_count")
+        if not isinstance(evaluated, int):
+            return
+        window = request.num_ctx or self.num_ctx or _defaults.OLLAMA_DEFAULT_NUM_CTX
+        needed = estimate_tokens(request.messages)
+        if needed <= window or evaluated >= needed:
+            return
+        kind = ErrorKind.CONTEXT if self.on_truncation == "fallback" else ErrorKind.BAD_REQUEST
+        raise self.error(
+            f"prompt truncated: Ollama evaluated {evaluated} prompt tokens of about {needed} (num_ctx {window}); "
+            "raise num_ctx (per request, or LLMRouter(ollama_num_ctx=...)) or shorten the prompt",
+            kind,
+            endpoint,
         )
 
     def _parse_line(self, line: str, endpoint: Endpoint) -> dict[str, Any] | None:
@@ -309,6 +357,53 @@ class OllamaProvider(Provider):
         except Exception as exc:
             raise self._transport_error(exc, endpoint) from exc
 
+    # --- embeddings -------------------------------------------------------------------------------------------
+    supports_embeddings = True
+
+    def _embed_request(self, texts: list[str], model: str, endpoint: Endpoint) -> tuple[str, dict[str, Any]]:
+        if self._dialect(endpoint) == "openai":
+            return _openai_url(endpoint.url).removesuffix("/chat/completions") + "/embeddings", {
+                "model": model,
+                "input": texts,
+            }
+        return endpoint.url + "/api/embed", {"model": model, "input": texts}
+
+    def embed(self, texts: list[str], model: str, endpoint: Endpoint, budget: float) -> Embeddings:
+        url, body = self._embed_request(texts, model, endpoint)
+        try:
+            response = self._sync_client().post(url, json=body, timeout=self._timeout(budget))
+        except Exception as exc:
+            raise self._transport_error(exc, endpoint) from exc
+        return self._embeddings(response, texts, model, endpoint)
+
+    async def aembed(self, texts: list[str], model: str, endpoint: Endpoint, budget: float) -> Embeddings:
+        url, body = self._embed_request(texts, model, endpoint)
+        try:
+            response = await (await self._async_client()).post(url, json=body, timeout=self._timeout(budget))
+        except Exception as exc:
+            raise self._transport_error(exc, endpoint) from exc
+        return self._embeddings(response, texts, model, endpoint)
+
+    def _embeddings(self, response: httpx.Response, texts: list[str], model: str, endpoint: Endpoint) -> Embeddings:
+        if response.status_code != 200:
+            raise self._status_error(response, endpoint)
+        try:
+            data = json.loads(response.content)
+        except ValueError:
+            raise self.malformed(f"not JSON: {response.text[:80]!r}", endpoint) from None
+        if not isinstance(data, dict):
+            raise self.malformed("not a JSON object", endpoint)
+        if "embeddings" in data:  # Ollama's /api/embed
+            vectors, tokens = data["embeddings"], data.get("prompt_eval_count")
+        else:  # OpenAI's /v1/embeddings
+            raw = data.get("data")
+            items = [i for i in raw if isinstance(i, dict)] if isinstance(raw, list) else []
+            vectors = [i.get("embedding") for i in sorted(items, key=lambda i: i.get("index") or 0)]
+            tokens = (data.get("usage") or {}).get("prompt_tokens")
+        checked = self.embeddings_of(vectors, len(texts), endpoint)
+        used = int(tokens) if isinstance(tokens, int) else sum(len(t) for t in texts) // 4
+        return Embeddings(checked, LLMProvider.OLLAMA, str(data.get("model") or model), used)
+
     def _complete_result(
         self, response: httpx.Response, endpoint: Endpoint, dialect: str, request: ChatRequest
     ) -> LLMResponse:
@@ -329,7 +424,9 @@ class OllamaProvider(Provider):
                 message = data.get("message")
                 if not isinstance(message, dict):
                     raise self.malformed("no message", endpoint)
-                result = self._response(data, str(message.get("content") or ""), _tool_calls(message), request)
+                content, thinking = str(message.get("content") or ""), str(message.get("thinking") or "")
+                result = self._response(data, content, _tool_calls(message), request, reasoning=thinking)
+                self.check_context(data, request, endpoint)
         except MALFORMED as exc:
             raise self.malformed(f"{type(exc).__name__}: {exc}", endpoint) from None
         if dialect == "native":
@@ -510,6 +607,7 @@ class _StreamAccumulator:
         self.endpoint = endpoint
         self.request = request
         self.parts: list[str] = []
+        self.thinking: list[str] = []
         self.calls: list[ToolCall] = []
         self.final: dict[str, Any] | None = None
 
@@ -519,6 +617,10 @@ class _StreamAccumulator:
             return
         message = data.get("message") or {}
         self.calls += _tool_calls(message)
+        thinking = str(message.get("thinking") or "")
+        if thinking:
+            self.thinking.append(thinking)
+            yield Reasoning(thinking)
         text = str(message.get("content") or "")
         if text:
             self.parts.append(text)
@@ -529,7 +631,11 @@ class _StreamAccumulator:
     def finish(self) -> LLMResponse:
         if self.final is None:
             raise self.provider.error("stream ended before done", ErrorKind.STREAM, self.endpoint)
-        return self.provider._response(self.final, "".join(self.parts), self.calls, self.request, len(self.parts))
+        response = self.provider._response(
+            self.final, "".join(self.parts), self.calls, self.request, len(self.parts), reasoning="".join(self.thinking)
+        )
+        self.provider.check_context(self.final, self.request, self.endpoint)
+        return response
 
 
 def _count(counts: dict[str, Any], key: str, estimate: Callable[[], int]) -> int:
@@ -559,6 +665,8 @@ def _openai_body(model: str, request: ChatRequest, max_tokens: int, stream: bool
     }
     if stream:
         body["stream_options"] = {"include_usage": True}
+    if request.structure is not None:  # llama.cpp's servers (C++ and Python) take the schema this way
+        body["response_format"] = {"type": "json_object", "schema": request.structure.schema}
     if request.tools:
         body["tools"] = request.tools
         if request.tool_choice is not None:

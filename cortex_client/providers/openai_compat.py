@@ -6,6 +6,7 @@ so upstream calls per request stay bounded and countable.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -13,8 +14,9 @@ from typing import Any
 from .. import _defaults
 from .._errors import ErrorKind
 from .._pool import Endpoint
-from .._types import LLMProvider, LLMResponse, ToolCall
-from ._base import ChatRequest, ToolCallDeltas, estimate_tokens, sdk_transport_errors
+from .._structured import Structure, response_format
+from .._types import Embeddings, LLMProvider, LLMResponse, ToolCall
+from ._base import ChatRequest, Reasoning, ToolCallDeltas, estimate_tokens, sdk_transport_errors
 from ._sdk import SDKProvider, sdk_http_client
 
 OPENAI_HOSTS = ("api.openai.com",)
@@ -72,6 +74,10 @@ class OpenAIProvider(SDKProvider):
         else:
             params["temperature"] = self._temperature(request.temperature)
             params["max_tokens"] = self.max_tokens(request)
+        if request.structure is not None:
+            self._structure(params, request.structure)
+        if isinstance(request.think, str) and self._reasoning_model():
+            params["reasoning_effort"] = request.think  # OpenAI's reasoning models: low, medium, high
         if request.tools:
             params["tools"] = request.tools
             if request.tool_choice is not None:
@@ -83,6 +89,42 @@ class OpenAIProvider(SDKProvider):
         if budget < self.timeouts.cloud_read:  # the request deadline is nearer than the read timeout
             params["timeout"] = max(budget, 0.001)
         return params
+
+    def _structure(self, params: dict[str, Any], structure: Structure) -> None:
+        """Structured output: OpenAI's json_schema response format (the schema constrains the generation)."""
+        params["response_format"] = response_format(structure)
+
+    # --- embeddings ---------------------------------------------------------------------------------------
+    supports_embeddings = True
+
+    def _embed_params(self, texts: list[str], model: str, budget: float) -> dict[str, Any]:
+        params: dict[str, Any] = {"model": model, "input": texts}
+        if budget < self.timeouts.cloud_read:
+            params["timeout"] = max(budget, 0.001)
+        return params
+
+    def embed(self, texts: list[str], model: str, endpoint: Endpoint, budget: float) -> Embeddings:
+        client = self._sync_client(endpoint)
+        try:
+            answer = client.embeddings.create(**self._embed_params(texts, model, budget))
+        except self._call_errors() as exc:
+            raise self._error(exc, endpoint) from exc
+        return self._embeddings(answer, texts, model, endpoint)
+
+    async def aembed(self, texts: list[str], model: str, endpoint: Endpoint, budget: float) -> Embeddings:
+        client = await self._async_client(endpoint)
+        try:
+            answer = await client.embeddings.create(**self._embed_params(texts, model, budget))
+        except self._call_errors() as exc:
+            raise self._error(exc, endpoint) from exc
+        return self._embeddings(answer, texts, model, endpoint)
+
+    def _embeddings(self, answer: Any, texts: list[str], model: str, endpoint: Endpoint) -> Embeddings:
+        items = sorted(getattr(answer, "data", None) or (), key=lambda i: getattr(i, "index", 0) or 0)
+        vectors = self.embeddings_of([getattr(i, "embedding", None) for i in items], len(texts), endpoint)
+        tokens = getattr(getattr(answer, "usage", None), "prompt_tokens", None)
+        used = int(tokens) if isinstance(tokens, int) else sum(len(t) for t in texts) // 4
+        return Embeddings(vectors, self.kind, str(getattr(answer, "model", None) or model), used)
 
     def _sdk_errors(self) -> tuple[type[Exception], ...]:
         import openai  # noqa: PLC0415 - loaded by the client already
@@ -120,6 +162,7 @@ class OpenAIProvider(SDKProvider):
             tool_calls=calls,
             finish_reason=choice.finish_reason if choice else None,
             usage_estimated=usage is None,
+            reasoning=str(getattr(message, "reasoning_content", None) or ""),  # Kimi K2 (thinking models)
         )
 
 
@@ -133,8 +176,18 @@ class KimiProvider(OpenAIProvider):
     def _temperature(self, value: float) -> float:
         return min(max(value, 0.0), 1.0)
 
+    supports_embeddings = False  # Moonshot has no embeddings API
+
     def _reasoning_model(self) -> bool:
         return False  # Moonshot's API takes max_tokens and temperature for every model
+
+    def _structure(self, params: dict[str, Any], structure: Structure) -> None:
+        """Moonshot's JSON mode (`json_object`; it documents no json_schema format), with the schema stated in a
+        system message; the router validates the answer either way."""
+        params["response_format"] = {"type": "json_object"}
+        schema = json.dumps(structure.schema, separators=(",", ":"))
+        note = {"role": "system", "content": f"Answer with one JSON object that matches this JSON schema: {schema}"}
+        params["messages"] = [note, *params["messages"]]
 
 
 class _StreamState:
@@ -145,6 +198,7 @@ class _StreamState:
         self.endpoint = endpoint
         self.request = request
         self.parts: list[str] = []
+        self.reasoning: list[str] = []
         self.calls = ToolCallDeltas()
         self.deltas = 0  # text and tool-call deltas: about one token each, the estimate when no usage comes
         self.finish_reason: str | None = None
@@ -166,6 +220,10 @@ class _StreamState:
                 continue
             if delta.content or getattr(delta, "tool_calls", None):
                 self.deltas += 1
+            reasoning = getattr(delta, "reasoning_content", None)
+            if isinstance(reasoning, str) and reasoning:
+                self.reasoning.append(reasoning)
+                yield Reasoning(reasoning)
             for call in getattr(delta, "tool_calls", None) or ():
                 function = call.function
                 self.calls.add(
@@ -201,6 +259,7 @@ class _StreamState:
             tool_calls=calls,
             finish_reason=self.finish_reason,
             usage_estimated=self.usage is None,
+            reasoning="".join(self.reasoning),
         )
 
 

@@ -67,6 +67,18 @@ async def test_a_slot_that_failed_upstream_names_the_last_provider_tried(make_ro
 
 
 @pytest.mark.anyio
+@pytest.mark.parametrize("local_only", [True, False])
+async def test_a_slot_refused_by_ollama_names_ollama(make_router, ollama, local_only):
+    # Issue 26, item 9b: Ollama's 400 (the request's own fault: not retried, no fallback) came back as `claude`.
+    ollama.default = Reply.fail(400, body={"error": "invalid options"})
+    router = make_router(ollama_base_url=ollama.url, local_only=local_only)  # Ollama is the only provider
+    (failed,) = await router.complete_batch([{"messages": MESSAGES}])
+    assert failed.model == "error" and failed.error is not None
+    assert failed.provider is LLMProvider.OLLAMA
+    await router.aclose()
+
+
+@pytest.mark.anyio
 async def test_raising_mode_raises_the_first_failure_after_every_request_ran(make_router, ollama):
     router = make_router(ollama_base_url=ollama.url, default_provider="ollama")
     requests = [{"messages": MESSAGES, "force_provider": LLMProvider.CLAUDE}, {"messages": MESSAGES}]

@@ -121,6 +121,32 @@ def test_key_base_url_and_model_from_one_file_work_together(tmp_path, anthropic_
     assert anthropic_fake.requests[0].body["model"] == "claude-x"
 
 
+def test_a_model_from_another_source_keeps_the_key_and_base_url_together(tmp_path, anthropic_fake):
+    # Issue 26, item 9a: CLAUDE_MODEL in the environment used to make /etc/cortex/.env's key ignored.
+    dirs = files(tmp_path, etc=f"ANTHROPIC_API_KEY={CLAUDE_KEY}\nANTHROPIC_BASE_URL={anthropic_fake.url}\n")
+    settings = load(dirs, {"CLAUDE_MODEL": "claude-from-env"})
+    assert settings.api_keys[LLMProvider.CLAUDE] == CLAUDE_KEY
+    assert not [w for w in settings.warnings if "ignored" in w]
+    with LLMRouter(settings=settings, timeouts=FAST_TIMEOUTS) as router:
+        response = router.complete(MESSAGES, force_provider="claude")
+    assert response.content == "Hello from the fake"
+    assert anthropic_fake.requests[0].body["model"] == "claude-from-env"
+
+
+def test_an_empty_key_is_unset_and_hides_no_other_sources_key(tmp_path, openai_fake):
+    dirs = files(
+        tmp_path,
+        cwd="OPENAI_API_KEY=\nOPENAI_MODEL=gpt-test\n",
+        home=f"OPENAI_API_KEY=sk-home-key\nOPENAI_BASE_URL={openai_fake.url}\n",
+    )
+    settings = load(dirs)
+    assert settings.api_keys[LLMProvider.OPENAI] == "sk-home-key"
+    with LLMRouter(settings=settings, timeouts=FAST_TIMEOUTS) as router:
+        router.complete(MESSAGES, force_provider="openai")
+    assert openai_fake.requests[0].body["model"] == "gpt-test"
+    assert openai_fake.requests[0].headers["authorization"] == "Bearer sk-home-key"
+
+
 @pytest.mark.parametrize("where", ["etc", "home", "environment"])
 def test_local_only_set_by_a_trusted_source_cannot_be_lifted(tmp_path, where):
     layers = {"cwd": "CORTEX_LOCAL_ONLY=false\n"}

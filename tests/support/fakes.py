@@ -9,9 +9,12 @@ bare listening socket that only counts connections; `closed_port_url()` gives a 
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
+import re
 import socket
+import struct
 import threading
 import time
 from collections import deque
@@ -37,6 +40,8 @@ class Reply:
     cut_after: int | None = None  # stream: drop the connection after this many text chunks
     error_after: int | None = None  # stream: send an error event after this many text chunks
     tool: tuple[str, dict[str, Any]] | None = None  # answer with one call of this tool instead of text
+    reasoning: str | None = None  # the model's reasoning, given where the request asks for it as each API does
+    tool_id: str = "call_fake1"  # the id of that call (OpenAI-format fakes; Kimi K2's look like functions.NAME:0)
     extra: dict[str, Any] = field(default_factory=dict)  # Ollama: extra fields on the final object
     # Write the whole answer yourself (status line, headers, body, pauses): the hostile and broken servers.
     script: Callable[[_Handler], None] | None = None
@@ -279,16 +284,24 @@ class FakeOllama(FakeServer):
             self.models.append(body.get("model", ""))
         elif path == "/api/chat":
             self._chat(handler, body, reply)
+        elif path == "/api/embed":  # one vector per input, in order; its length depends on the text
+            texts = body.get("input") if isinstance(body.get("input"), list) else [body.get("input")]
+            vectors = [[float(len(str(t))), 0.5, -0.5] for t in texts]
+            handler.send_json(200, {"model": body.get("model", ""), "embeddings": vectors, "prompt_eval_count": 5})
         else:
             handler.send_json(404, {"error": "not found"})
 
     def _final(self, body: dict[str, Any], reply: Reply) -> dict[str, Any]:
+        # A prompt longer than the context window (options.num_ctx, else Ollama's default 4096) is cut to it, and
+        # the answer is still a 200 (ollama#17889): its prompt_eval_count is the window, not the prompt.
+        window = int((body.get("options") or {}).get("num_ctx") or 4096)
+        prompt = sum(len(str(m.get("content") or "")) for m in body.get("messages") or ()) // 4
         return {
             "model": body.get("model", ""),
             "created_at": "2026-01-01T00:00:00Z",
             "done": True,
             "done_reason": "stop",
-            "prompt_eval_count": 7,
+            "prompt_eval_count": window if prompt > window else 7,
             "eval_count": len(self.pieces(reply.text)),
             "eval_duration": 500_000_000,
             "load_duration": 1000,
@@ -313,12 +326,19 @@ class FakeOllama(FakeServer):
             else:
                 handler.send_json(200, final)
             return
+        thinking = reply.reasoning if reply.reasoning and body.get("think") not in (None, False) else None
         if not body.get("stream", True):
-            handler.send_json(
-                200, {**self._final(body, reply), "message": {"role": "assistant", "content": reply.text}}
-            )
+            message = {"role": "assistant", "content": reply.text, **({"thinking": thinking} if thinking else {})}
+            handler.send_json(200, {**self._final(body, reply), "message": message})
             return
         handler.start_stream("application/x-ndjson")
+        if thinking:  # Ollama streams the thinking first, in message.thinking, with empty content
+            line = {
+                "model": model,
+                "message": {"role": "assistant", "content": "", "thinking": thinking},
+                "done": False,
+            }
+            handler.chunk(json.dumps(line).encode() + b"\n")
 
         def encode(piece: str) -> bytes:
             line = {"model": model, "message": {"role": "assistant", "content": piece}, "done": False}
@@ -355,6 +375,15 @@ class FakeOpenAI(FakeServer):
             model = {"id": self.model, "object": "model", "created": 1, "owned_by": "fake"}
             handler.send_json(200, {"object": "list", "data": [model]})
             return
+        if path.endswith("/embeddings"):
+            texts = body.get("input") if isinstance(body.get("input"), list) else [body.get("input")]
+            vectors: list[Any] = [[float(len(str(t))), 1.0] for t in texts]
+            if body.get("encoding_format") == "base64":  # little-endian float32, as the API sends it
+                vectors = [base64.b64encode(struct.pack(f"<{len(v)}f", *v)).decode() for v in vectors]
+            data = [{"object": "embedding", "index": i, "embedding": v} for i, v in enumerate(vectors)]
+            usage = {"prompt_tokens": 8, "total_tokens": 8}
+            handler.send_json(200, {"object": "list", "data": data, "model": body.get("model", ""), "usage": usage})
+            return
         if not path.endswith("/chat/completions"):
             handler.send_json(404, self.error_body(404))
             return
@@ -366,12 +395,14 @@ class FakeOpenAI(FakeServer):
         if reply.tool is not None:
             name, arguments = reply.tool
             call = {
-                "id": "call_fake1",
+                "id": reply.tool_id,
                 "type": "function",
                 "function": {"name": name, "arguments": json.dumps(arguments)},
             }
             message = {"role": "assistant", "content": None, "tool_calls": [call]}
             finish = "tool_calls"
+        if reply.reasoning:  # Kimi's thinking models: reasoning_content beside content
+            message["reasoning_content"] = reply.reasoning
         if not body.get("stream"):
             choice = {"index": 0, "message": message, "finish_reason": finish}
             handler.send_json(200, {**base, "choices": [choice], **({"usage": usage} if self.send_usage else {})})
@@ -382,6 +413,9 @@ class FakeOpenAI(FakeServer):
         def encode(piece: str) -> bytes:
             return _sse({**chunk_base, "choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": None}]})
 
+        if reply.reasoning:
+            delta = {"reasoning_content": reply.reasoning}
+            handler.chunk(_sse({**chunk_base, "choices": [{"index": 0, "delta": delta, "finish_reason": None}]}))
         if reply.tool is not None:
             call = message["tool_calls"][0]
             args = call["function"]["arguments"]
@@ -408,6 +442,21 @@ class FakeOpenAI(FakeServer):
         handler.end_stream()
 
 
+_ANTHROPIC_TOOL_ID = re.compile(r"[a-zA-Z0-9_-]+")
+
+
+def _anthropic_tool_ids(body: dict[str, Any]) -> list[str]:
+    """The ids of the tool_use and tool_result blocks of a Messages request."""
+    ids = []
+    for message in body.get("messages") or ():
+        for block in message.get("content") if isinstance(message.get("content"), list) else ():
+            if block.get("type") == "tool_use":
+                ids.append(str(block.get("id")))
+            elif block.get("type") == "tool_result":
+                ids.append(str(block.get("tool_use_id")))
+    return ids
+
+
 class FakeAnthropic(FakeServer):
     """Anthropic Messages API (`POST /v1/messages`), JSON and SSE events."""
 
@@ -429,6 +478,11 @@ class FakeAnthropic(FakeServer):
         if not path.endswith("/v1/messages"):
             handler.send_json(404, self.error_body(404))
             return
+        bad_id = next((i for i in _anthropic_tool_ids(body) if not _ANTHROPIC_TOOL_ID.fullmatch(i)), None)
+        if bad_id is not None:  # as the API answers: tool_use.id must match ^[a-zA-Z0-9_-]+$
+            message = f"messages: tool_use.id: String should match pattern '^[a-zA-Z0-9_-]+$' (got {bad_id!r})"
+            handler.send_json(400, {"type": "error", "error": {"type": "invalid_request_error", "message": message}})
+            return
         model = body.get("model", "claude-sonnet-4-6")
         blocks: list[dict[str, Any]] = [{"type": "text", "text": reply.text}]
         stop = "end_turn"
@@ -439,6 +493,11 @@ class FakeAnthropic(FakeServer):
                 {"type": "tool_use", "id": "toolu_fake1", "name": name, "input": arguments},
             ]
             stop = "tool_use"
+        thinking = (
+            reply.reasoning if reply.reasoning and (body.get("thinking") or {}).get("type") == "enabled" else None
+        )
+        if thinking:  # extended thinking: a thinking block (with its signature) before the answer
+            blocks = [{"type": "thinking", "thinking": thinking, "signature": "sig-fake"}, *blocks]
         usage = {"input_tokens": 20, "output_tokens": 10}
         message = {"id": "msg_fake", "type": "message", "role": "assistant", "model": model}
         if not body.get("stream"):
@@ -455,15 +514,28 @@ class FakeAnthropic(FakeServer):
             "usage": {"input_tokens": 20, "output_tokens": 1},
         }
         handler.chunk(_sse({"type": "message_start", "message": start}, "message_start"))
+        first = 0
+        if thinking:
+            block = {"type": "thinking", "thinking": "", "signature": ""}
+            handler.chunk(
+                _sse({"type": "content_block_start", "index": 0, "content_block": block}, "content_block_start")
+            )
+            for delta in (
+                {"type": "thinking_delta", "thinking": thinking},
+                {"type": "signature_delta", "signature": "s"},
+            ):
+                handler.chunk(_sse({"type": "content_block_delta", "index": 0, "delta": delta}, "content_block_delta"))
+            handler.chunk(_sse({"type": "content_block_stop", "index": 0}, "content_block_stop"))
+            first = 1
         handler.chunk(
             _sse(
-                {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
+                {"type": "content_block_start", "index": first, "content_block": {"type": "text", "text": ""}},
                 "content_block_start",
             )
         )
 
         def encode(piece: str) -> bytes:
-            delta = {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": piece}}
+            delta = {"type": "content_block_delta", "index": first, "delta": {"type": "text_delta", "text": piece}}
             return _sse(delta, "content_block_delta")
 
         if reply.tool is not None:

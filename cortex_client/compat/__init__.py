@@ -1,0 +1,1 @@
+"""Compatibility layers for applications written against the original Cortex router."""
