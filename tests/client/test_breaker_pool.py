@@ -8,18 +8,10 @@ import time
 from cortex_client import BreakerPolicy, LLMProvider, RetryPolicy, Timeouts
 from cortex_client._breaker import BreakerState, CircuitBreaker
 from cortex_client._pool import EndpointPool
-from tests.support.fakes import FakeOllama, Reply, closed_port_url
+from tests.support.fakes import Clock, FakeOllama, Reply, closed_port_url
 
 MESSAGES = [{"role": "user", "content": "hi"}]
 NO_RETRY = RetryPolicy(max_retries=0)
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def test_breaker_opens_after_threshold_and_lets_one_probe_through_when_half_open():

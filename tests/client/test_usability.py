@@ -9,18 +9,10 @@ import logging
 import pytest
 
 from cortex_client import AllProvidersFailed, BreakerPolicy, ConfigError, LLMProvider, RetryPolicy
-from tests.support.fakes import Reply, closed_port_url
+from tests.support.fakes import Clock, Reply, closed_port_url
 
 MESSAGES = [{"role": "user", "content": "hi"}]
 NO_RETRY = RetryPolicy(max_retries=0)
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def test_a_closed_router_refuses_requests_clearly(make_router, ollama):

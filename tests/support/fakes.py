@@ -25,7 +25,17 @@ from typing import Any
 
 from tests.support.net import closed_port_url
 
-__all__ = ["ConnectionRecorder", "FakeAnthropic", "FakeOllama", "FakeOpenAI", "Reply", "closed_port_url"]
+__all__ = ["Clock", "ConnectionRecorder", "FakeAnthropic", "FakeOllama", "FakeOpenAI", "Reply", "closed_port_url"]
+
+
+class Clock:
+    """A monotonic clock a test moves by hand (breaker cooldowns without sleeping): set `now`."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
 
 
 @dataclass
