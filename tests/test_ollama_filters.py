@@ -227,3 +227,18 @@ def test_a_bundle_tarball_named_as_a_directory_says_to_unpack_it(tmp_path: Path)
     assert f"tar -xf {tarball} -C {tmp_path}" in hint
     assert F.ollama_missing_path_hint(f"{tmp_path}/nowhere/ollama-linux-amd64.tar.zst") == ""
     assert F.ollama_missing_path_hint(str(tarball)) == ""
+
+
+def test_an_untrusted_hash_is_told_apart_from_no_hash() -> None:
+    """A hash offered and not trusted (against the pin, or a bundle's file vouching for itself) is an integrity alarm
+    the role refuses even where no host needs the archive; no hash at all is fine for a release a host kept."""
+    pinned = {"0.34.3": {"amd64": "3" * 64}}
+    (conflict,) = archives(checksums_file="/srv/b/sha256sum.txt", checksums_text=SUMS, pinned=pinned)
+    assert conflict["sha256_problem"] and conflict["sha256_untrusted"]
+    beside = {"src": "/srv/b/", "checksums_file": "/srv/b/sha256sum.txt", "checksums_text": SUMS}
+    (self_vouching,) = archives(**beside)
+    assert self_vouching["sha256_problem"] and self_vouching["sha256_untrusted"]
+    (nothing,) = archives()
+    assert nothing["sha256_problem"] and not nothing["sha256_untrusted"]
+    (trusted,) = archives(pinned={"0.34.3": {"amd64": "1" * 64}}, checksums_text=SUMS, checksums_file="/x/s.txt")
+    assert not trusted["sha256_problem"] and not trusted["sha256_untrusted"]

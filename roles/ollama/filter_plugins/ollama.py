@@ -174,6 +174,7 @@ def ollama_release_archives(
             trusted_for=[str(v) for v in trusted_for or []],
             pinned=pinned,
         )
+        offered = ("" if part else archive_sha256) or (_listed_sha256(checksums_text, name) if checksums_text else "")
         archives.append(
             {
                 "version": version,
@@ -189,6 +190,9 @@ def ollama_release_archives(
                 "sha256": sha,
                 "sha256_origin": origin,
                 "sha256_problem": problem,
+                # A hash was offered and is not trusted (it disagrees with the pin, or vouches for itself): an
+                # integrity alarm, refused whether or not a host needs the archive now.
+                "sha256_untrusted": bool(problem) and bool(offered),
             }
         )
     return archives
