@@ -777,20 +777,26 @@ class LLMRouter:
             )
         return error
 
+    def _count(self, provider: LLMProvider, cost: float, tokens: int, input_tokens: int, output_tokens: int) -> None:
+        """One served request in the stats (chat and embeddings alike), when costs are tracked."""
+        if not self.track_costs:
+            return
+        with self._stats_lock:
+            self._stats["total_requests"] += 1
+            self._stats["total_cost_usd"] += cost
+            entry = self._stats["providers"][provider.value]
+            entry["requests"] += 1
+            entry["tokens"] += tokens
+            entry["input_tokens"] += input_tokens
+            entry["output_tokens"] += output_tokens
+            entry["cost_usd"] += cost
+
     def _embedded(self, result: Embeddings, walk: _Walk, began: float) -> Embeddings:
         result.latency_seconds = time.monotonic() - began
         result.attempts = walk.attempts
         price = None if result.provider is LLMProvider.OLLAMA else self.prices.get(result.model)
         result.cost_usd = result.input_tokens * price[0] / 1_000_000 if price else 0.0
-        if self.track_costs:
-            with self._stats_lock:
-                self._stats["total_requests"] += 1
-                self._stats["total_cost_usd"] += result.cost_usd
-                entry = self._stats["providers"][result.provider.value]
-                entry["requests"] += 1
-                entry["tokens"] += result.input_tokens
-                entry["input_tokens"] += result.input_tokens
-                entry["cost_usd"] += result.cost_usd
+        self._count(result.provider, result.cost_usd, result.input_tokens, result.input_tokens, 0)
         if self._telemetry is not None:
             self._telemetry.record(
                 operation="embeddings",
@@ -1007,16 +1013,9 @@ class LLMRouter:
         response.cost_usd = self._cost(response)
         if len(walk.attempts) > 1:
             logger.info("served by %s after %d attempt(s)", response.provider.value, len(walk.attempts))
-        if self.track_costs:
-            with self._stats_lock:
-                self._stats["total_requests"] += 1
-                self._stats["total_cost_usd"] += response.cost_usd
-                entry = self._stats["providers"][response.provider.value]
-                entry["requests"] += 1
-                entry["tokens"] += response.tokens_used
-                entry["input_tokens"] += response.input_tokens
-                entry["output_tokens"] += response.output_tokens
-                entry["cost_usd"] += response.cost_usd
+        self._count(
+            response.provider, response.cost_usd, response.tokens_used, response.input_tokens, response.output_tokens
+        )
         if self._telemetry is not None:
             self._telemetry.record(
                 operation="chat",
